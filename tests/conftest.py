@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zcnas.data import data_dir
+
+
+RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+# index 0 of NB201: a weak cell (85.9% on CIFAR-10)
+WEAK = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+# output not connected to the input: chance accuracy (10%)
+DISCONNECTED = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = data_dir()
+    if not (path / "nb201" / "nb201_tss_accuracies.csv").is_file():
+        pytest.fail(f"shared data not found at {path}; set ZCNAS_DATA")
+    return path
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'zcnas.db'}"

@@ -1,0 +1,6 @@
+import sys
+
+from zcnas.cli import main
+
+
+sys.exit(main())

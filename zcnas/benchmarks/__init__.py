@@ -1,0 +1,15 @@
+"""Benchmarks (ground truth). Built-ins: ``nb201``. Plugins: group ``zcnas.benchmarks``."""
+
+from zcnas.benchmarks import _nb201  # noqa: F401,I001
+from zcnas.benchmarks._base import Benchmark
+from zcnas.benchmarks._nb201 import NB201Benchmark
+from zcnas.benchmarks._registry import BENCHMARKS
+from zcnas.benchmarks._registry import get_benchmark
+from zcnas.benchmarks._registry import list_benchmarks
+from zcnas.benchmarks._registry import register_benchmark
+
+
+__all__ = [
+    "BENCHMARKS", "Benchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks",
+    "register_benchmark",
+]

@@ -1,0 +1,18 @@
+"""Zero-cost proxies. Plugins: entry-point group ``zcnas.proxies``.
+
+To add a proxy: subclass :class:`Proxy` in a new module here (or in a plugin package), decorate
+it with ``@register_proxy("name")``, and import the module below.
+"""
+
+from zcnas.proxies import _size  # noqa: F401,I001  (built-ins register on import)
+from zcnas.proxies._base import Direction
+from zcnas.proxies._base import Proxy
+from zcnas.proxies._registry import PROXIES
+from zcnas.proxies._registry import get_proxy
+from zcnas.proxies._registry import list_proxies
+from zcnas.proxies._registry import register_proxy
+
+
+__all__ = [
+    "Direction", "PROXIES", "Proxy", "get_proxy", "list_proxies", "register_proxy",
+]

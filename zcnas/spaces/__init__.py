@@ -1,0 +1,15 @@
+"""Search spaces. Built-ins: ``nb201``. Plugins: entry-point group ``zcnas.spaces``."""
+
+from zcnas.spaces import _nb201  # noqa: F401  (registers nb201)
+from zcnas.spaces._base import Arch
+from zcnas.spaces._base import SearchSpace
+from zcnas.spaces._nb201 import NB201Space
+from zcnas.spaces._registry import SPACES
+from zcnas.spaces._registry import get_space
+from zcnas.spaces._registry import list_spaces
+from zcnas.spaces._registry import register_space
+
+
+__all__ = [
+    "Arch", "NB201Space", "SPACES", "SearchSpace", "get_space", "list_spaces", "register_space",
+]
