@@ -135,10 +135,11 @@ def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str
             rc = rank_correlation(values, truth, n_bootstrap=n_bootstrap,
                                   direction=result.directions.get(name, "maximize"))
             secs = result.seconds.get(name)
+            timed = secs is not None and bool(np.isfinite(secs).any())
             rows.append({
                 "proxy": name, "dataset": dataset, **rc.as_dict(),
                 "failed": int(np.sum(~np.isfinite(values))),
-                "mean_seconds": float(np.nanmean(secs)) if secs is not None and np.isfinite(secs).any() else float("nan"),
+                "mean_seconds": float(np.nanmean(secs)) if timed else float("nan"),
             })
     return rows
 
