@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from zcnas.analysis import PairedDifference
+from zcnas.analysis import paired_difference
 from zcnas.analysis import rank_correlation
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
@@ -39,6 +41,7 @@ class CorrelateResult:
     seconds: dict[str, np.ndarray]
     directions: dict[str, str]
     summary: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
     def row(self, proxy: str, dataset: str) -> dict[str, Any]:
@@ -59,7 +62,8 @@ def _prefetch(cache: ScoreCache | None, space: Any, proxy: Proxy, batch: Any, se
 
 def score_many(space: Any, proxies: Sequence[Proxy], arch_keys: Sequence[str], batch: Any, *,
                seed: int = 0, device: str = "cpu", cache: ScoreCache | None = None,
-               progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+               progress: bool = True, desc: str = "scoring"
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score every arch with every proxy (cached; an interrupted run resumes where it stopped).
 
     Returns (scores, seconds) by proxy name; failed scores are NaN.
@@ -77,7 +81,7 @@ def score_many(space: Any, proxies: Sequence[Proxy], arch_keys: Sequence[str], b
                 scores[proxy.name][i] = rec.value if rec.ok else np.nan
                 seconds[proxy.name][i] = rec.seconds
     todo.sort(key=lambda t: t[0])  # arch-major: each finished arch is complete for all proxies
-    bar = tqdm(todo, desc="scoring", unit="score", disable=not progress, smoothing=0.05)
+    bar = tqdm(todo, desc=desc, unit="score", disable=not progress or not todo, smoothing=0.05)
     for i, proxy in bar:
         rec = score_record(space, proxy, arch_keys[i], batch, seed=seed, device=device,
                            cache=cache)
@@ -97,16 +101,40 @@ def correlate(*, space: str = "nb201", proxies: Sequence[str] = ("gradsign",),
               data_seed: int = 0, num_classes: int | None = None, seed: int = 0,
               device: str = "cpu", storage: str | None = None, use_cache: bool = True,
               n_bootstrap: int = 1000, out_dir: str | Path | None = "zcnas_out/correlate",
+              holdout: int = 0, holdout_seed: int | None = None,
               progress: bool = True) -> CorrelateResult:
     """Sample ``n`` architectures (seeded, excluding ``exclude``), score them with each proxy
     on one data batch, and correlate with ``benchmark``'s ``metric`` on each of ``datasets``.
 
     Writes ``scores.csv``, ``summary.csv`` and ``correlation.png`` under ``out_dir`` (None:
     write nothing). Scores go through the SQL cache, so a repeated or interrupted run reuses them.
+
+    ``holdout > 0`` fits a ``learned_ensemble`` of the listed single proxies on ``holdout``
+    labelled cells (seed ``holdout_seed``, first dataset) and reports every proxy only on
+    cells disjoint from those. Each ensemble is compared with its best member by a paired
+    bootstrap of the difference in Kendall tau (``result.comparisons``).
     """
     sp = get_space(space)
     bm = get_benchmark(benchmark, **dict(benchmark_params or {}))
-    proxy_objs = [get_proxy(name, **dict((proxy_params or {}).get(name, {}))) for name in proxies]
+    proxy_params = {k: dict(v) for k, v in (proxy_params or {}).items()}
+    proxies = list(proxies)
+    if holdout > 0:
+        from zcnas.ensembles import fit_ensemble  # late: ensembles imports this module
+
+        singles = [p for p in proxies if not get_proxy(p, **proxy_params.get(p, {})).members()]
+        path = Path(out_dir or "zcnas_out/correlate") / "learned_ensemble.json"
+        spec = fit_ensemble(
+            out=path, space=space, members=singles,
+            member_params={p: proxy_params[p] for p in singles if p in proxy_params},
+            benchmark=benchmark, dataset=datasets[0], metric=metric, n_train=holdout,
+            train_seed=sample_seed + 1 if holdout_seed is None else holdout_seed, data=data,
+            batch_size=batch_size, data_seed=data_seed, seed=seed, device=device,
+            storage=storage, progress=progress,
+        )
+        exclude = [*exclude, *spec["train_cells"]]
+        proxies.append("learned_ensemble")
+        proxy_params["learned_ensemble"] = {"path": str(path)}
+    proxy_objs = [get_proxy(name, **proxy_params.get(name, {})) for name in proxies]
     if arch_keys is None:
         excluded = set(exclude)
         pool = [sp.key(a) for a in sp.sample(min(sp.size(), n + len(excluded)), seed=sample_seed)]
@@ -123,6 +151,7 @@ def correlate(*, space: str = "nb201", proxies: Sequence[str] = ("gradsign",),
         directions={p.name: p.direction for p in proxy_objs},
     )
     result.summary = summarize(result, n_bootstrap=n_bootstrap)
+    result.comparisons = compare_ensembles(result, proxy_objs, n_bootstrap=n_bootstrap)
     if out_dir is not None:
         result.files = write_outputs(result, Path(out_dir), benchmark=benchmark, metric=metric)
     return result
@@ -144,13 +173,41 @@ def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str
     return rows
 
 
+def compare_ensembles(result: CorrelateResult, proxies: Sequence[Proxy],
+                      n_bootstrap: int = 1000) -> list[PairedDifference]:
+    """Each ensemble vs the best (by Kendall tau) single proxy of the run, per dataset."""
+    singles = [p.name for p in proxies if not p.members()]
+    ensembles = [p.name for p in proxies if p.members()]
+    out = []
+    for dataset, truth in result.truth.items():
+        if not singles:
+            break
+        best = max(singles, key=lambda n: result.row(n, dataset)["kendall"])
+        for name in ensembles:
+            out.append(paired_difference(
+                result.scores[name], result.scores[best], truth,
+                names=(f"{name}@{dataset}", best), n_bootstrap=n_bootstrap,
+                directions=(result.directions[name], result.directions[best]),
+            ))
+    return out
+
+
+def format_comparisons(diffs: Sequence[PairedDifference]) -> str:
+    return "\n".join(
+        f"{d.a} - {d.b}: d_kendall {d.kendall:+.3f} [{d.kendall_ci[0]:+.3f}, "
+        f"{d.kendall_ci[1]:+.3f}], d_spearman {d.spearman:+.3f} [{d.spearman_ci[0]:+.3f}, "
+        f"{d.spearman_ci[1]:+.3f}] on {d.n} cells{'  (significant)' if d.significant else ''}"
+        for d in diffs
+    )
+
+
 def format_summary(rows: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table of the summary rows."""
-    lines = [f"{'proxy':<16}{'dataset':<12}{'n':>6}{'fail':>6}  {'spearman [95% CI]':<26}"
+    lines = [f"{'proxy':<18}{'dataset':<12}{'n':>6}{'fail':>6}  {'spearman [95% CI]':<26}"
              f"{'kendall [95% CI]':<26}{'s/arch':>8}"]
     for r in rows:
         lines.append(
-            f"{r['proxy']:<16}{r['dataset']:<12}{r['n']:>6}{r['failed']:>6}  "
+            f"{r['proxy']:<18}{r['dataset']:<12}{r['n']:>6}{r['failed']:>6}  "
             f"{r['spearman']:6.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}]     "
             f"{r['kendall']:6.3f} [{r['kendall_lo']:.3f}, {r['kendall_hi']:.3f}]     "
             f"{r['mean_seconds']:8.3f}"

@@ -9,6 +9,7 @@ from zcnas.cli._common import add_data_args
 from zcnas.cli._common import add_run_args
 from zcnas.cli._common import split_names
 from zcnas.correlate import correlate
+from zcnas.correlate import format_comparisons
 from zcnas.correlate import format_summary
 from zcnas.exceptions import ZcnasError
 
@@ -28,9 +29,12 @@ def _run(args: argparse.Namespace) -> int:
         sample_seed=args.sample_seed, data=args.data, batch_size=args.batch_size,
         data_seed=args.data_seed, num_classes=args.num_classes, seed=args.seed,
         device=args.device, storage=args.storage, use_cache=not args.no_cache,
-        n_bootstrap=args.bootstrap, out_dir=args.out, progress=not args.quiet,
+        n_bootstrap=args.bootstrap, out_dir=args.out, holdout=args.holdout,
+        holdout_seed=args.holdout_seed, progress=not args.quiet,
     )
     print(format_summary(result.summary))
+    if result.comparisons:
+        print(format_comparisons(result.comparisons))
     for what, path in result.files.items():
         print(f"{what}: {path}")
     return 0
@@ -52,6 +56,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-seed", type=int, default=0, help="which architectures")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     p.add_argument("--out", default="zcnas_out/correlate", help="output folder (CSV, PNG)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="fit a learned_ensemble of the listed proxies on this many labelled "
+                        "cells and report every proxy only on disjoint cells")
+    p.add_argument("--holdout-seed", type=int, default=None,
+                   help="which cells train the ensemble (default: --sample-seed + 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
     add_run_args(p)
