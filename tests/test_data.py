@@ -134,6 +134,14 @@ def test_missing_shared_data_names_zcnas_data(tmp_path: Path,
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("size", [0, -3])
+def test_batch_size_must_be_positive(size: int) -> None:
+    # a negative size used to slice the sample from the end (1,997 images for -3)
+    for source in ("synthetic", "cifar10"):
+        with pytest.raises(DataError, match="at least 1"):
+            load_batch(source, batch_size=size)
+
+
 def test_unknown_source() -> None:
     with pytest.raises(DataError, match="unknown data source 'imagenet'.*npz:<file>"):
         load_batch("imagenet")
