@@ -149,6 +149,7 @@ def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_python_dash_m_zcnas(tmp_path: Path) -> None:
     ok = _subprocess(["score", "--proxy", "params", "--arch", BEST_C10, *FAST], tmp_path)
     assert ok.returncode == 0, ok.stderr

@@ -283,6 +283,7 @@ def test_two_plugins_with_one_name_name_both(fake_dist: FakeDist) -> None:
     assert "zcnas_one_plugin:Half" in message and "zcnas_two_plugin:Half" in message
 
 
+@pytest.mark.slow
 def test_import_zcnas_and_cli_survive_a_broken_plugin(fake_dist: FakeDist) -> None:
     root = fake_dist("zcnas-broken", {
         "zcnas.proxies": {"broken": "zcnas_broken_plugin:Broken"},
