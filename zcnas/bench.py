@@ -155,7 +155,7 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         repeats: timed runs per method and net (median reported).
         seed: seeds the net sample and each net's initialisation.
-        threads: ``torch.set_num_threads`` for the run (default: leave as is).
+        threads: ``torch.set_num_threads`` for the run (restored afterwards; default: as is).
         loops: also time ``reference`` (the per-sample loop) where a proxy has one.
 
     Returns a dict with the settings, ``nets`` (per net: arch, floor seconds and peak bytes, and per
@@ -165,8 +165,17 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
     if n < 1 or batch_size < 1 or repeats < 1:
         raise ZcnasError("bench needs --n, --batch-size and --repeats >= 1")
     device = resolve_device(device)
+    old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
+    try:
+        return _bench(n, batch_size, proxies, device, repeats, seed, data, loops, progress)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _bench(n: int, batch_size: int, proxies: Sequence[str] | None, device: str, repeats: int,
+           seed: int, data: str, loops: bool, progress: bool) -> dict[str, Any]:
     names = list(proxies) if proxies else list_proxies()
     instances = {name: get_proxy(name) for name in names}
     space = get_space("nb201")

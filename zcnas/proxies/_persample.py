@@ -216,7 +216,7 @@ def _gram_blocks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, names: Sequ
             gram[b0:b1, a0:a1] = blk.T
             del gb
         del ga
-    return gram
+    return (gram + gram.T) / 2  # diagonal blocks are symmetric only up to rounding
 
 
 def loop_per_sample_matrix(model: nn.Module, batch: Batch, *,
