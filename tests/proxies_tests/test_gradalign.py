@@ -89,9 +89,9 @@ def test_chunked_equals_unchunked_and_recomputes_blocks(
     real = _persample._vmap_chunk
     calls: list[int] = []
 
-    def counting(model, inputs, targets, names):  # noqa: ANN001, ANN202
+    def counting(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
         calls.append(len(inputs))
-        return real(model, inputs, targets, names)
+        return real(model, inputs, targets, names, **kw)
 
     monkeypatch.setattr(_persample, "_vmap_chunk", counting)
     chunked = per_sample_gram(build(WEAK, torch.float64), batch, chunk_size=6)  # 6, 6, 4
@@ -106,11 +106,11 @@ def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.Monk
     real = _persample._vmap_chunk
     seen: list[int] = []
 
-    def fake(model, inputs, targets, names):  # noqa: ANN001, ANN202
+    def fake(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
         seen.append(len(inputs))
         if len(inputs) > 4:
             raise torch.OutOfMemoryError("fake: CUDA out of memory")
-        return real(model, inputs, targets, names)
+        return real(model, inputs, targets, names, **kw)
 
     monkeypatch.setattr(_persample, "_vmap_chunk", fake)
     got = zcnas.get_proxy("gradalign").compute(build(WEAK), batch16)

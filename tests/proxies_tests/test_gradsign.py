@@ -147,11 +147,11 @@ def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.Monk
     real = _persample._vmap_chunk
     seen: list[int] = []
 
-    def fake(model, inputs, targets, names):  # noqa: ANN001, ANN202
+    def fake(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
         seen.append(len(inputs))
         if len(inputs) > 4:
             raise torch.OutOfMemoryError("fake: CUDA out of memory")
-        return real(model, inputs, targets, names)
+        return real(model, inputs, targets, names, **kw)
 
     monkeypatch.setattr(_persample, "_vmap_chunk", fake)
     counts: dict[str, torch.Tensor] = {}
@@ -167,7 +167,7 @@ def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.Monk
 
 
 def test_out_of_memory_at_one_sample_raises(batch16: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake(*_args):  # noqa: ANN002, ANN202
+    def fake(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
         raise torch.OutOfMemoryError("fake: CUDA out of memory")
 
     monkeypatch.setattr(_persample, "_vmap_chunk", fake)

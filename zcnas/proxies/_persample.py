@@ -2,9 +2,10 @@
 
 Semantics (those of the official GradSign loop): every sample is its own batch of one, the model
 is in train mode, so each BatchNorm normalises with *that sample's* statistics, and the loss is
-``cross_entropy(model(x_i[None]), y_i[None])``. Inside :func:`torch.func.vmap` each sample is
-likewise a batch of one, so both paths compute the same function; they differ only in float
-rounding. While gradients are taken, train-mode BatchNorm modules run without running statistics
+``cross_entropy(model(x_i[None]), y_i[None])`` (or, with ``objective="logit_sum"``, the sum of
+the sample's logits, the scalar of the usual empirical NTK). Inside :func:`torch.func.vmap`
+each sample is likewise a batch of one, so both paths compute the same function; they differ only
+in float rounding. While gradients are taken, train-mode BatchNorm modules run without running statistics
 (:func:`per_sample_batchnorm`), which leaves the normalisation unchanged (train mode always uses
 the batch statistics) and keeps the model's buffers untouched.
 
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
 import logging
+from typing import Literal
 
 import torch
 from torch import nn
@@ -42,6 +44,18 @@ _logger = logging.getLogger(__name__)
 Grads = dict[str, torch.Tensor]
 #: called with the grads of samples ``start .. start + len`` of the batch
 Reducer = Callable[[Grads, int], None]
+#: the per-sample scalar differentiated: cross-entropy (default) or the sum of the logits
+Objective = Literal["ce", "logit_sum"]
+OBJECTIVES = ("ce", "logit_sum")
+
+
+def objective_value(out: torch.Tensor, target: torch.Tensor, objective: Objective) -> torch.Tensor:
+    """The scalar whose gradient is taken for one sample (``out`` has a batch dim of 1)."""
+    if objective == "ce":
+        return F.cross_entropy(out, target)
+    if objective == "logit_sum":
+        return out.sum()
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
 
 def conv_linear_weights(model: nn.Module) -> list[str]:
@@ -90,7 +104,7 @@ def _resolve(model: nn.Module, names: Sequence[str] | None) -> list[str]:
 
 
 def _vmap_chunk(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                names: Sequence[str]) -> Grads:
+                names: Sequence[str], objective: Objective = "ce") -> Grads:
     """Per-sample gradients of the selected parameters for one chunk (one ``vmap`` call)."""
     params = dict(model.named_parameters())
     wanted = {n: params[n].detach() for n in names}
@@ -100,7 +114,7 @@ def _vmap_chunk(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
     def loss(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = functional_call(model, {**fixed, **w}, (x.unsqueeze(0),))
-        return F.cross_entropy(out, y.unsqueeze(0))
+        return objective_value(out, y.unsqueeze(0), objective)
 
     with torch.no_grad():  # torch.func.grad still differentiates; no outer graph is kept
         return vmap(grad(loss), in_dims=(None, 0, 0))(wanted, inputs, targets)
@@ -118,7 +132,8 @@ def _oom_halve(chunk: int, exc: BaseException, device: torch.device) -> int:
 
 def stream_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
                             chunk_size: int | None = None,
-                            names: Sequence[str] | None = None) -> int:
+                            names: Sequence[str] | None = None,
+                            objective: Objective = "ce") -> int:
     """Compute per-sample gradients chunk by chunk and hand each chunk to ``reduce``.
 
     ``reduce(grads, start)`` gets a dict name -> tensor (chunk, *shape) for samples
@@ -138,7 +153,7 @@ def stream_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
             stop = min(start + chunk, n)
             try:
                 grads = _vmap_chunk(model, batch.inputs[start:stop], batch.targets[start:stop],
-                                    names)
+                                    names, objective=objective)
             except torch.OutOfMemoryError as exc:
                 chunk = _oom_halve(chunk, exc, batch.inputs.device)
                 continue
@@ -149,7 +164,8 @@ def stream_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
 
 
 def loop_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
-                          names: Sequence[str] | None = None) -> None:
+                          names: Sequence[str] | None = None,
+                          objective: Objective = "ce") -> None:
     """Reference: one batch-1 forward and backward per sample (the official GradSign loop).
 
     Calls ``reduce(grads, i)`` with tensors of shape (1, *shape) for sample ``i``. A parameter
@@ -161,7 +177,7 @@ def loop_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
     with per_sample_batchnorm(model):
         for i in range(len(batch)):
             out = model(batch.inputs[i:i + 1])
-            loss = F.cross_entropy(out, batch.targets[i:i + 1])
+            loss = objective_value(out, batch.targets[i:i + 1], objective)
             grads = torch.autograd.grad(loss, wanted, allow_unused=True)
             reduce({
                 n: (torch.zeros_like(p) if g is None else g).unsqueeze(0)
@@ -170,7 +186,8 @@ def loop_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
 
 
 def per_sample_gram(model: nn.Module, batch: Batch, *, chunk_size: int | None = None,
-                    names: Sequence[str] | None = None) -> torch.Tensor:
+                    names: Sequence[str] | None = None,
+                    objective: Objective = "ce") -> torch.Tensor:
     """The N x N Gram matrix ``K_ij = <g_i, g_j>`` of the flattened per-sample gradients (float64).
 
     Accumulated layer by layer as ``K += G_l G_l^T``; N x m is never concatenated. With one chunk
@@ -186,7 +203,7 @@ def per_sample_gram(model: nn.Module, batch: Batch, *, chunk_size: int | None = 
     with per_sample_batchnorm(model):
         while True:
             try:
-                return _gram_blocks(model, x, y, names, chunk)
+                return _gram_blocks(model, x, y, names, chunk, objective)
             except torch.OutOfMemoryError as exc:
                 chunk = _oom_halve(chunk, exc, x.device)
 
@@ -202,15 +219,15 @@ def _block(a: Grads, b: Grads | None) -> torch.Tensor:
 
 
 def _gram_blocks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, names: Sequence[str],
-                 chunk: int) -> torch.Tensor:
+                 chunk: int, objective: Objective) -> torch.Tensor:
     n = x.shape[0]
     gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
     for i, (a0, a1) in enumerate(bounds):
-        ga = _vmap_chunk(model, x[a0:a1], y[a0:a1], names)
+        ga = _vmap_chunk(model, x[a0:a1], y[a0:a1], names, objective=objective)
         gram[a0:a1, a0:a1] = _block(ga, None)
         for b0, b1 in bounds[:i]:
-            gb = _vmap_chunk(model, x[b0:b1], y[b0:b1], names)
+            gb = _vmap_chunk(model, x[b0:b1], y[b0:b1], names, objective=objective)
             blk = _block(ga, gb)
             gram[a0:a1, b0:b1] = blk
             gram[b0:b1, a0:a1] = blk.T
@@ -220,12 +237,13 @@ def _gram_blocks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, names: Sequ
 
 
 def loop_per_sample_matrix(model: nn.Module, batch: Batch, *,
-                           names: Sequence[str] | None = None) -> torch.Tensor:
+                           names: Sequence[str] | None = None,
+                           objective: Objective = "ce") -> torch.Tensor:
     """Reference: the N x m matrix of flattened per-sample gradients from the plain loop."""
     rows: list[torch.Tensor] = []
 
     def keep(grads: Grads, _start: int) -> None:
         rows.append(torch.cat([g.flatten(1) for g in grads.values()], dim=1))
 
-    loop_per_sample_grads(model, batch, keep, names=names)
+    loop_per_sample_grads(model, batch, keep, names=names, objective=objective)
     return torch.cat(rows)
