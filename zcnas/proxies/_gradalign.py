@@ -72,8 +72,9 @@ class GradAlignProxy(Proxy):
 
     Sign conventions, measured (not taken from the paper, whose code and tables are not
     available): 60 seeded random NB201 cells (``space.sample(60, seed=0)``, init seed 0, CIFAR-10
-    batch of 64, seed 0), Spearman against NB201 ``cifar10_test``: log-det +0.76 (+0.72 on the 57
-    non-degenerate cells), alignment -0.30 (-0.51 on the 57). Both say the same thing: at
+    batch of 64, seed 0), Spearman against NB201 ``cifar10_test``: log-det +0.76 (+0.72 without
+    the 3 disconnected cells), alignment -0.51 (on the 57 cells that have gradients; the
+    disconnected ones have no alignment). Both say the same thing: at
     initialisation, better NB201 networks have *more diverse* per-sample gradients (a larger
     spanned volume, a smaller mean cosine). This is the opposite of reading the paper's "less
     conflict is better" as "higher mean cosine is better", which is why ``alignment`` is minimised.
