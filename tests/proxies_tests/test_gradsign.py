@@ -218,3 +218,14 @@ def test_bad_parameters_name_the_fix() -> None:
     proxy = zcnas.get_proxy("gradsign", variant="mean", chunk_size=8)
     assert proxy.get_params() == {"variant": "mean", "chunk_size": 8}
     assert proxy.direction == "maximize"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(batch16: Batch) -> None:
+    cpu = zcnas.score("nb201", "gradsign", RESNET, batch16, device="cpu")
+    gpu = zcnas.score("nb201", "gradsign", RESNET, batch16, device="cuda")
+    assert gpu == pytest.approx(cpu, rel=1e-3)
+    align_cpu = zcnas.score("nb201", "gradalign", RESNET, batch16, device="cpu")
+    align_gpu = zcnas.score("nb201", "gradalign", RESNET, batch16, device="cuda")
+    assert align_gpu == pytest.approx(align_cpu, rel=1e-2, abs=1e-2)
