@@ -92,7 +92,8 @@ def score_many(space: Any, proxies: Sequence[Proxy], arch_keys: Sequence[str], b
     return scores, seconds
 
 
-def correlate(*, space: str = "nb201", proxies: Sequence[str] = ("gradsign",),
+def correlate(*, space: str = "nb201",
+              proxies: Sequence[str] = ("gradsign", "gradalign", "synflow", "naswot", "params"),
               proxy_params: Mapping[str, Mapping[str, Any]] | None = None,
               benchmark: str = "nb201", benchmark_params: Mapping[str, Any] | None = None,
               datasets: Sequence[str] = ("cifar10",), metric: str = "test", n: int = 1000,

@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("correlate", help="rank correlation of proxies vs ground truth "
                                          "(zcnas.correlate.correlate)")
     p.add_argument("--space", default="nb201")
-    p.add_argument("--proxies", default="gradsign", help="comma-separated proxy names")
+    p.add_argument("--proxies", default="gradsign,gradalign,synflow,naswot,params",
+                   help="comma-separated proxy names")
     p.add_argument("--proxy-params", default=None,
                    help='JSON: {"proxy": {"param": value}}')
     p.add_argument("--benchmark", default="nb201")
