@@ -26,3 +26,19 @@ def shared_data() -> Path:
 @pytest.fixture()
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'zcnas.db'}"
+
+
+@pytest.fixture()
+def postgres_url() -> str:
+    """``$ZCNAS_TEST_POSTGRES_URL`` (start one with scripts/pg_local.sh). Unset: skip, but fail
+    under CI=true so that CI cannot skip the PostgreSQL tests silently."""
+    import os
+
+    url = os.environ.get("ZCNAS_TEST_POSTGRES_URL")
+    if not url:
+        reason = ("ZCNAS_TEST_POSTGRES_URL is not set; start a server with "
+                  "`export ZCNAS_TEST_POSTGRES_URL=$(scripts/pg_local.sh start /tmp/zcnas_pg 55432)`")
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return url
