@@ -139,6 +139,10 @@ def _hint(key: str, allowed: list[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list",
+               dict: "a table ({...})"}
+
+
 def _type_ok(value: Any, typ: Any) -> bool:
     if typ is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -189,7 +193,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for key, (typ, default) in TOP_LEVEL.items():
         value = raw.get(key, default)
         if not _type_ok(value, typ):
-            raise StudyConfigError(f"{key} must be a {typ.__name__}, got {value!r}")
+            raise StudyConfigError(f"{key} must be {_TYPE_NAMES[typ]}, got {value!r}")
         cfg[key] = value
     for section, keys in SCHEMA.items():
         given = dict(raw.get(section, {}))
@@ -208,7 +212,8 @@ def validate(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 continue
             value = given[key]
             if not _type_ok(value, typ):
-                raise StudyConfigError(f"[{section}] {key} must be a {typ.__name__}, got {value!r}")
+                raise StudyConfigError(f"[{section}] {key} must be {_TYPE_NAMES[typ]}, "
+                                       f"got {value!r}")
             choices = CHOICES.get((section, key))
             if choices and value not in choices:
                 raise StudyConfigError(f"[{section}] {key} = {value!r}: choose one of "
@@ -465,7 +470,8 @@ def run_study(path_or_config: str | os.PathLike[str] | Mapping[str, Any], *,
     rdb = make_storage(url, heartbeat_interval=st["heartbeat_interval"],
                        grace_period=st["grace_period"], max_retry=st["max_retry"])
     _check_existing(url, rdb, built)
-    cache = ScoreCache(url)
+    with StudyLock(url, "<schema>"):
+        cache = ScoreCache(url)
     results = []
     for seed, name in zip(built.seeds, built.names):
         results.append(_run_one(built, seed, name, url, rdb, cache))

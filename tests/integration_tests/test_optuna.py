@@ -306,3 +306,38 @@ def test_optimize_exact_tops_up_to_n_trials_and_counts_failures(sqlite_url: str,
     assert optimize_exact(study, obj, 5, lock=lock) == 1
     counts = trial_counts(study)
     assert counts.finished == 5 == len(study.trials) and counts.failed >= 1
+
+
+def test_optimize_exact_is_exact_under_contention(sqlite_url: str, cache: ScoreCache, batch: Batch,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three workers racing for the last trials: counting and asking happen under the lock, so
+    a slow count (widened here) cannot let two workers both take the last slot."""
+    import threading
+    import time
+
+    from zcnas.integration import _storage
+
+    real = _storage.trial_counts
+
+    def slow_counts(study: optuna.Study) -> _storage.TrialCounts:
+        counts = real(study)
+        time.sleep(0.3)
+        return counts
+
+    monkeypatch.setattr(_storage, "trial_counts", slow_counts)
+    obj = ProxyObjective(SPACE, "params", batch, cache=cache)
+    _study(sqlite_url, "race", obj.directions)
+    ran: list[int] = []
+
+    def worker() -> None:
+        study = optuna.load_study(study_name="race", storage=sqlite_url,
+                                  sampler=optuna.samplers.RandomSampler())
+        ran.append(optimize_exact(study, obj, 2, lock=StudyLock(sqlite_url, "race")))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sum(ran) == 2
+    assert len(optuna.load_study(study_name="race", storage=sqlite_url).trials) == 2

@@ -69,7 +69,9 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int | None = 60,
                     "heartbeat_stale_trial_callback":
                         RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
                 }
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            # several workers may start on a fresh database at once: create the schema in turn
+            with StudyLock(url, "<schema>"):
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:
         raise StorageError(
             f"cannot use {redact(url)} as Optuna storage: {type(exc).__name__}: "
@@ -121,7 +123,8 @@ def create_study(study_name: str, *, storage: str | RDBStorage | None = None,
             raise ZcnasError(f"study {study_name!r} was just created with direction(s) {have} by "
                              f"another process; this run needs {want}; use another study name")
     if score_cache:
-        ScoreCache(url)
+        with StudyLock(url, "<schema>"):
+            ScoreCache(url)
     return study
 
 
