@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 import subprocess
 import sys
 from typing import Any
+import uuid
 
 import optuna
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from zcnas.cli import main
 from zcnas.exceptions import ZcnasError
 from zcnas.integration.optuna import create_study
 from zcnas.proxies import PROXIES
+from zcnas.storage import get_engine
 from zcnas.studies import StudyConfigError
 from zcnas.studies import load_config
 from zcnas.studies import report
@@ -193,6 +198,25 @@ def test_cli_run_and_report(sqlite_url: str, tmp_path: Path, shared_data: Path,
     out = str(tmp_path / "r")
     assert main(["report", "--storage", sqlite_url, "--study", "smoke", "--out", out]) == 0
     assert (tmp_path / "r" / "smoke_history.png").is_file()
+
+
+@pytest.mark.postgres
+def test_passwords_are_never_stored_or_printed(postgres_url: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # the test server trusts every local connection, so any password is accepted
+    url = make_url(postgres_url).set(password="secret").render_as_string(hide_password=False)
+    name = f"pw-{uuid.uuid4().hex[:8]}"
+    f = tmp_path / "pw.toml"
+    f.write_text((STUDIES / "smoke.toml").read_text().replace('name = "smoke"', f'name = "{name}"'))
+    assert main(["run", str(f), "--storage", url, "--n-trials", "1"]) == 0
+    out = capsys.readouterr()
+    assert name in out.out and "secret" not in out.out + out.err
+    study = optuna.load_study(study_name=name, storage=url)
+    assert "secret" not in json.dumps(study.user_attrs)
+    assert "secret" not in json.dumps(runs(url, name), default=str)
+    with get_engine(url).connect() as conn:
+        stored = conn.execute(text("SELECT config_json FROM zcnas_runs")).scalars().all()
+    assert stored and not any("secret" in c for c in stored)
 
 
 def test_cli_unreachable_storage_exits_2_without_the_password(tmp_path: Path) -> None:

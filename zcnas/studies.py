@@ -86,7 +86,7 @@ else:  # pragma: no cover
 _logger = logging.getLogger(__name__)
 __all__ = [
     "SCHEMA", "StudyConfigError", "StudyResult", "config_sha", "load_config", "make_sampler",
-    "report", "run_study", "runs", "sampler_names", "study_names", "validate",
+    "public_config", "report", "run_study", "runs", "sampler_names", "study_names", "validate",
 ]
 
 
@@ -407,9 +407,18 @@ class StudyResult:
     best_arch: str | None
 
 
+def public_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as stored in the database (study attrs, zcnas_runs): storage URL redacted."""
+    out = json.loads(json.dumps(cfg))
+    if out.get("study", {}).get("storage"):
+        out["study"]["storage"] = redact(out["study"]["storage"])
+    return out
+
+
 def _record_run(cache: ScoreCache, name: str, cfg: Mapping[str, Any], n_trials: int) -> int:
     row = RunModel(
-        study_name=name, config_sha=config_sha(cfg), config_json=json.dumps(cfg, sort_keys=True),
+        study_name=name, config_sha=config_sha(cfg),
+        config_json=json.dumps(public_config(cfg), sort_keys=True),
         zcnas_version=__version__, optuna_version=optuna.__version__,
         host=socket.gethostname()[:255], pid=os.getpid(), status="running",
         n_trials_target=n_trials, trials_run=0,
@@ -489,7 +498,7 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
     with lock:
         if "zcnas_config_sha" not in study.user_attrs:
             study.set_user_attr("zcnas_config_sha", config_sha(cfg))
-            study.set_user_attr("zcnas_config", cfg)
+            study.set_user_attr("zcnas_config", public_config(cfg))
             study.set_user_attr("zcnas_seed", seed)
         a = cfg["assist"]
         if a["warmup"] > 0 and n_trials > 0 and "zcnas_warmup" not in study.user_attrs:
