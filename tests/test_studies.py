@@ -122,6 +122,28 @@ def test_changed_config_under_the_same_name_is_refused(sqlite_url: str) -> None:
         run_study(cfg(study={"storage": sqlite_url, "n_trials": 1}, objective={"proxy": "flops"}))
 
 
+def test_seeds_can_be_added_later_but_a_seed_cannot_change(sqlite_url: str) -> None:
+    c = cfg(study={"storage": sqlite_url, "seeds": [0], "n_trials": 1})
+    del c["study"]["seed"]
+    run_study(c)
+    c["study"]["seeds"] = [0, 1]
+    assert [r.ran_now for r in run_study(c)] == [0, 1]
+    single = cfg(study={"storage": sqlite_url, "name": "one", "n_trials": 1, "seed": 0})
+    run_study(single)
+    single["study"]["seed"] = 1
+    with pytest.raises(ZcnasError, match="different configuration"):
+        run_study(single)
+
+
+def test_bad_benchmark_metric_is_caught_before_writing(sqlite_url: str, shared_data: Path) -> None:
+    c = cfg(study={"storage": sqlite_url},
+            objective={"kind": "benchmark", "benchmark": "nb201", "metric": "accuracy"})
+    del c["objective"]["proxy"]
+    with pytest.raises(ZcnasError, match="unknown NB201 metric 'accuracy'"):
+        run_study(c)
+    assert not db_file(sqlite_url).exists()
+
+
 def test_existing_study_with_other_direction_is_refused_before_writing(sqlite_url: str) -> None:
     create_study("t", storage=sqlite_url, directions=["minimize"])
     with pytest.raises(ZcnasError, match=r"already exists with direction\(s\) \['minimize'\]"):

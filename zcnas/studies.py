@@ -348,7 +348,10 @@ def _build(cfg: dict[str, Any]) -> _Built:
     batch = load_batch(data["source"], data["batch_size"], data["seed"], data["num_classes"]) \
         if needs_batch else None
     built = _Built(cfg, _seeds(cfg), study_names(cfg), batch, device)
-    built.directions = _objective(built, None).directions
+    objective = _objective(built, None)
+    if isinstance(objective, BenchmarkObjective):
+        objective.check()
+    built.directions = objective.directions
     return built
 
 
@@ -384,10 +387,13 @@ def _sampler(built: _Built, seed: int, cache: ScoreCache) -> BaseSampler:
     )
 
 
-def config_sha(cfg: Mapping[str, Any]) -> str:
-    """Hash of everything that determines the trials' values (not storage, n_trials, heartbeat)."""
+def config_sha(cfg: Mapping[str, Any], seed: int | None = None) -> str:
+    """Hash of everything that determines one study's trials: not storage, n_trials, heartbeat
+    or device, and of the seeds only this study's ``seed`` (so seeds can be added later)."""
     pruned = {s: {k: v for k, v in sec.items() if (s, k) not in _RUN_ONLY}
-              for s, sec in cfg.items() if isinstance(sec, Mapping)}  # device is run-only too
+              for s, sec in cfg.items() if isinstance(sec, Mapping)}
+    pruned["study"].pop("seeds", None)
+    pruned["study"]["seed"] = seed
     return hashlib.sha256(json.dumps(pruned, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -415,9 +421,10 @@ def public_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _record_run(cache: ScoreCache, name: str, cfg: Mapping[str, Any], n_trials: int) -> int:
+def _record_run(cache: ScoreCache, name: str, cfg: Mapping[str, Any], seed: int,
+                n_trials: int) -> int:
     row = RunModel(
-        study_name=name, config_sha=config_sha(cfg),
+        study_name=name, config_sha=config_sha(cfg, seed),
         config_json=json.dumps(public_config(cfg), sort_keys=True),
         zcnas_version=__version__, optuna_version=optuna.__version__,
         host=socket.gethostname()[:255], pid=os.getpid(), status="running",
@@ -438,10 +445,10 @@ def _finish_run(cache: ScoreCache, run_id: int, status: str, ran: int) -> None:
 def _check_existing(url: str, rdb: Any, built: _Built) -> None:
     """Refuse before writing if a study of the same name was made with other directions/config."""
     existing = set(optuna.get_all_study_names(storage=rdb))
-    sha = config_sha(built.cfg)
-    for name in built.names:
+    for seed, name in zip(built.seeds, built.names):
         if name not in existing:
             continue
+        sha = config_sha(built.cfg, seed)
         study = optuna.load_study(study_name=name, storage=rdb)
         have = [d.name.lower() for d in study.directions]
         if have != built.directions:
@@ -497,7 +504,7 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
     lock = StudyLock(url, name)
     with lock:
         if "zcnas_config_sha" not in study.user_attrs:
-            study.set_user_attr("zcnas_config_sha", config_sha(cfg))
+            study.set_user_attr("zcnas_config_sha", config_sha(cfg, seed))
             study.set_user_attr("zcnas_config", public_config(cfg))
             study.set_user_attr("zcnas_seed", seed)
         a = cfg["assist"]
@@ -507,7 +514,7 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
                    get_proxy(a["proxy"], **a["proxy_params"]), built.batch, pool=a["warmup"],
                    top_k=min(a["warmup_top_k"], n_trials), seed=seed,
                    cache=cache, device=built.device, init_seed=a["init_seed"])
-    run_id = _record_run(cache, name, cfg, n_trials)
+    run_id = _record_run(cache, name, cfg, seed, n_trials)
     ran, status = 0, "failed"
     try:
         ran = optimize_exact(study, objective, n_trials, lock=lock,

@@ -341,3 +341,29 @@ def test_optimize_exact_is_exact_under_contention(sqlite_url: str, cache: ScoreC
         t.join(timeout=120)
     assert sum(ran) == 2
     assert len(optuna.load_study(study_name="race", storage=sqlite_url).trials) == 2
+
+
+def test_interrupted_trial_is_retried_by_the_next_run(sqlite_url: str, cache: ScoreCache,
+                                                      batch: Batch) -> None:
+    inner = ProxyObjective(SPACE, "params", batch, cache=cache)
+    calls = {"n": 0}
+
+    def objective(trial: optuna.Trial) -> float:
+        calls["n"] += 1
+        value = inner(trial)
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the second trial
+        return value
+
+    study = _study(sqlite_url, "ctrl-c", inner.directions, optuna.samplers.RandomSampler(seed=0))
+    lock = StudyLock(sqlite_url, "ctrl-c")
+    with pytest.raises(KeyboardInterrupt):
+        optimize_exact(study, objective, 3, lock=lock)
+    interrupted = study.trials[1]
+    assert interrupted.state == TrialState.FAIL
+    assert optimize_exact(study, objective, 3, lock=lock) == 2  # the retry + one new trial
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(retry) == 1 and retry[0].params == interrupted.params
+    assert retry[0].state == TrialState.COMPLETE
+    counts = trial_counts(study)
+    assert counts.complete == 3 and counts.finished == 3

@@ -175,7 +175,9 @@ class BenchmarkObjective:
         if cost_model == "auto":
             cost_model = FlopsCostModel(self.space, cache) if self.space.name == "nb201" else None
         self.cost_model = cost_model
-        # fail fast on a bad dataset/metric: query one architecture now
+
+    def check(self) -> None:
+        """Fail fast (``DataError`` naming the fix) on a bad dataset or metric: query once."""
         probe = self.space.key(self.space.arch_at(0))
         self.benchmark.query(probe, dataset=self.dataset, metric=self.search_metric)
         self.benchmark.query(probe, dataset=self.dataset, metric=self.metric)

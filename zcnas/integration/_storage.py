@@ -185,11 +185,24 @@ class _ReleaseFirst:
     def __init__(self, objective: Callable[[optuna.Trial], Any], lock: StudyLock | None) -> None:
         self.objective = objective
         self.lock = lock
+        self.trial_number: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> Any:
+        self.trial_number = trial.number
         if self.lock is not None:
             self.lock.release()
         return self.objective(trial)
+
+
+def _retry_interrupted(study: optuna.Study, number: int | None) -> None:
+    """Ctrl-C failed the running trial: enqueue it again, as a stale trial would be."""
+    if number is None:
+        return
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is not None and trial.state == TrialState.FAIL:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
 def optimize_exact(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, *,
@@ -204,7 +217,8 @@ def optimize_exact(study: optuna.Study, objective: Callable[[optuna.Trial], Any]
     trials, and only then asks for a trial (a retried or enqueued one first), so the total is
     exact. When nothing is left to start but other workers' trials are RUNNING, it waits for them
     (they finish, or go stale and are retried here), at most ``max_wait`` seconds without progress
-    (default: unlimited for live workers is unsafe, so 3 grace periods + 30 s).
+    (default: 3 grace periods + 30 s). A trial interrupted by Ctrl-C is FAIL and re-enqueued, like
+    a stale one, so the next run evaluates it again.
     """
     if n_trials < 0:
         raise ZcnasError(f"n_trials must be >= 0, got {n_trials}")
@@ -222,8 +236,12 @@ def optimize_exact(study: optuna.Study, objective: Callable[[optuna.Trial], Any]
                 fail_stale_trials(study)
             counts = trial_counts(study)
             if counts.waiting > 0 or counts.finished + counts.running < n_trials:
-                study.optimize(_ReleaseFirst(objective, lock), n_trials=1, callbacks=callbacks,
-                               gc_after_trial=False)
+                gated = _ReleaseFirst(objective, lock)
+                try:
+                    study.optimize(gated, n_trials=1, callbacks=callbacks, gc_after_trial=False)
+                except KeyboardInterrupt:
+                    _retry_interrupted(study, gated.trial_number)
+                    raise
                 ran += 1
                 last_change = time.monotonic()
                 continue
