@@ -205,6 +205,12 @@ def test_report_of_unknown_study_names_the_existing_ones(sqlite_url: str, tmp_pa
         report(sqlite_url, "nope", tmp_path)
 
 
+def test_report_never_creates_a_database(tmp_path: Path) -> None:
+    with pytest.raises(ZcnasError, match="no database file"):
+        report(f"sqlite:///{tmp_path / 'typo.db'}", "t", tmp_path / "out")
+    assert not (tmp_path / "typo.db").exists()
+
+
 def _toml(path: Path, storage: str) -> Path:
     text = (STUDIES / "smoke.toml").read_text()
     text = text.replace("[study]\n", f"[study]\nstorage = \"{storage}\"\n")

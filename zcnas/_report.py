@@ -29,6 +29,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
@@ -217,6 +218,11 @@ def report(storage: str, study_names: str | Sequence[str], out_dir: str | Path =
     names = [study_names] if isinstance(study_names, str) else list(study_names)
     if not names:
         raise ZcnasError("report needs at least one study name (--study NAME)")
+    url = make_url(storage)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).expanduser().is_file():
+        raise ZcnasError(f"no database file at {url.database}; check --storage "
+                         f"(a report never creates a database)")
     rdb = make_storage(storage, heartbeat_interval=None)
     known = set(optuna.get_all_study_names(storage=rdb))
     missing = [n for n in names if n not in known]
