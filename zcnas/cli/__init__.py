@@ -21,6 +21,7 @@ COMMANDS = [
     "zcnas.cli._correlate",  # correlate
     "zcnas.cli._ensemble",   # fit-ensemble
     "zcnas.cli._bench",      # bench
+    "zcnas.cli._run",        # run, report
 ]
 
 

@@ -61,3 +61,25 @@ class ScoreModel(Base):
     device: Mapped[str] = mapped_column(String(64))
     zcnas_version: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class RunModel(Base):
+    """One ``run_study`` invocation (one worker): which study, config, code and host, and how it
+    ended. Optuna's tables hold the trials; this holds what Optuna does not model."""
+
+    __tablename__ = "zcnas_runs"
+    __table_args__ = (Index("ix_zcnas_runs_study", "study_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_name: Mapped[str] = mapped_column(String(512))
+    config_sha: Mapped[str] = mapped_column(String(16))
+    config_json: Mapped[str] = mapped_column(Text)
+    zcnas_version: Mapped[str] = mapped_column(String(32))
+    optuna_version: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    n_trials_target: Mapped[int] = mapped_column(Integer)
+    trials_run: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -1,0 +1,168 @@
+"""Several ``zcnas run`` worker processes on one study, and a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from zcnas.integration.optuna import trial_counts
+from zcnas.studies import runs
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW_PROXY = '''
+import os
+import time
+
+from zcnas.proxies import Proxy
+from zcnas.proxies import register_proxy
+
+
+@register_proxy("slow_test")
+class SlowProxy(Proxy):
+    """Test proxy: the parameter count, after sleeping $SLOW_SECONDS."""
+
+    uses_data = False
+    uses_labels = False
+
+    def compute(self, model, batch):
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.2")))
+        return sum(p.numel() for p in model.parameters()) / 1e6
+'''
+
+
+def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int = 3) -> Path:
+    (tmp_path / "slowproxy.py").write_text(SLOW_PROXY)
+    study = tmp_path / "study.toml"
+    study.write_text(textwrap.dedent(f"""
+        [study]
+        name = "{name}"
+        storage = "{storage}"
+        n_trials = {n_trials}
+        seed = 0
+        heartbeat_interval = 1
+        grace_period = {grace}
+
+        [space]
+        name = "nb201"
+        params = {{ channels = 4, cells_per_stage = 1 }}
+
+        [objective]
+        kind = "proxy"
+        proxy = "slow_test"
+
+        [sampler]
+        name = "RandomSampler"
+
+        [data]
+        source = "synthetic"
+        batch_size = 2
+    """))
+    return study
+
+
+def _worker(tmp_path: Path, study: Path, seconds: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "SLOW_SECONDS": str(seconds),
+           "OMP_NUM_THREADS": "1"}
+    code = "import slowproxy, sys; from zcnas.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, "run", str(study)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _three_workers_share_one_study(tmp_path: Path, storage: str) -> None:
+    name = f"workers-{uuid.uuid4().hex[:8]}"
+    study_file = _setup(tmp_path, storage, name, n_trials=18)
+    procs = [_worker(tmp_path, study_file, 0.3) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = study.trials
+    assert len(trials) == 18  # exact: no worker overshot
+    assert sorted(t.number for t in trials) == list(range(18))  # none duplicated or lost
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    worker_rows = runs(storage, name)
+    assert len(worker_rows) == 3 and sum(r["trials_run"] for r in worker_rows) == 18
+    assert all(r["status"] == "finished" for r in worker_rows)
+
+
+def _kill_and_resume(tmp_path: Path, storage: str) -> None:
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    study_file = _setup(tmp_path, storage, name, n_trials=5, grace=3)
+    proc = _worker(tmp_path, study_file, 1.5)
+    deadline = time.monotonic() + 240
+    before: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            pytest.fail(f"worker ended before it could be killed: {proc.communicate()[1]}")
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            continue
+        trials = study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if len(done) >= 2 and running:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            break
+    else:
+        proc.kill()
+        pytest.fail("the worker never had two finished trials and one running")
+    study = optuna.load_study(study_name=name, storage=storage)
+    before = {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}
+    stale = [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert len(stale) == 1
+
+    rerun = _worker(tmp_path, study_file, 0.2)
+    out, err = rerun.communicate(timeout=240)
+    assert rerun.returncode == 0, err
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = {t.number: t for t in study.trials}
+    for number, value in before.items():  # nothing finished was lost or changed
+        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
+    killed = trials[stale[0].number]
+    assert killed.state == TrialState.FAIL
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    # the retry keeps every parameter the killed trial had already stored (all of them unless it
+    # was killed between two suggest calls) and evaluates that architecture
+    assert killed.params.items() <= retries[0].params.items()
+    counts = trial_counts(study)
+    assert counts.complete == 5 and counts.finished == 5 and counts.running == 0
+    statuses = [r["status"] for r in runs(storage, name)]
+    assert statuses == ["running", "finished"]  # the killed worker never finished its row
+
+
+@pytest.mark.slow
+def test_three_workers_sqlite(tmp_path: Path, sqlite_url: str) -> None:
+    _three_workers_share_one_study(tmp_path, sqlite_url)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_sqlite(tmp_path: Path, sqlite_url: str) -> None:
+    _kill_and_resume(tmp_path, sqlite_url)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_three_workers_postgres(tmp_path: Path, postgres_url: str) -> None:
+    _three_workers_share_one_study(tmp_path, postgres_url)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_kill_and_resume_postgres(tmp_path: Path, postgres_url: str) -> None:
+    _kill_and_resume(tmp_path, postgres_url)

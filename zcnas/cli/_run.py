@@ -1,0 +1,55 @@
+"""``zcnas run STUDY.toml`` and ``zcnas report`` (1:1 with :func:`zcnas.studies.run_study` and
+:func:`zcnas.studies.report`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import optuna
+
+from zcnas.studies import report
+from zcnas.studies import run_study
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("zcnas").setLevel(logging.INFO)
+    results = run_study(args.study_file, n_trials=args.n_trials, storage=args.storage)
+    for r in results:
+        best = "" if r.best_value is None else (
+            f", best {r.best_value:.6g} {r.best_arch}" if isinstance(r.best_value, float)
+            else f", Pareto front of {len(r.best_value)}")
+        print(f"{r.study_name}: {r.finished}/{r.n_trials} finished ({r.complete} COMPLETE, "
+              f"{r.failed} FAIL), {r.ran_now} run now{best} [{r.storage}]")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    written = report(args.storage, args.study, args.out, benchmark=args.benchmark,
+                     dataset=args.dataset, metric=args.metric)
+    for name, path in written.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run or continue a study file (zcnas.studies.run_study)")
+    p.add_argument("study_file", help="a TOML study file, e.g. studies/smoke.toml")
+    p.add_argument("--n-trials", type=int, default=None,
+                   help="total finished trials per study (overrides [study] n_trials)")
+    p.add_argument("--storage", default=None,
+                   help="SQLAlchemy URL (overrides [study] storage; default $ZCNAS_STORAGE)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("report", help="plots and summary tables of studies (zcnas.studies.report)")
+    p.add_argument("--storage", required=True, help="SQLAlchemy URL holding the studies")
+    p.add_argument("--study", action="append", required=True,
+                   help="study name (repeat for several: adds a comparison plot)")
+    p.add_argument("--out", default="zcnas_out", help="output folder (default zcnas_out)")
+    p.add_argument("--benchmark", default=None,
+                   help="ground truth for proxy studies (default: the study file's benchmark)")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--metric", default=None)
+    p.set_defaults(func=_report)

@@ -1,0 +1,218 @@
+"""Optuna objectives: a proxy score (training-free search) or a benchmark lookup (simulated
+vanilla search). Both suggest the architecture through the public ``trial.suggest_*`` API, so any
+Optuna sampler drives them, and both record what produced each value as trial user attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import json
+import math
+import time
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+from zcnas.benchmarks import Benchmark
+from zcnas.benchmarks import get_benchmark
+from zcnas.data import Batch
+from zcnas.evaluate import score_key
+from zcnas.evaluate import score_record
+from zcnas.exceptions import ScoreError
+from zcnas.exceptions import ZcnasError
+from zcnas.integration._cost import FlopsCostModel
+from zcnas.proxies import Proxy
+from zcnas.proxies import get_proxy
+from zcnas.spaces import Arch
+from zcnas.spaces import SearchSpace
+from zcnas.spaces import get_space
+from zcnas.storage import ScoreCache
+from zcnas.storage import ScoreRecord
+from zcnas.version import __version__
+
+
+COST_OBJECTIVES = ("params", "flops")  # secondary objectives that are costs: always minimised
+
+
+def suggest_arch(trial: optuna.Trial, space: SearchSpace) -> Arch:
+    """One architecture from ``trial``: ``trial.suggest_*`` for each of ``space.distributions``."""
+    arch: Arch = {}
+    for name, dist in space.distributions.items():
+        if isinstance(dist, CategoricalDistribution):
+            arch[name] = trial.suggest_categorical(name, dist.choices)
+        elif isinstance(dist, IntDistribution):
+            arch[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        elif isinstance(dist, FloatDistribution):
+            arch[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        else:  # pragma: no cover - spaces use the three public distribution types
+            raise ZcnasError(f"space {space.name} uses unsupported distribution {dist!r}")
+    return arch
+
+
+def _as_space(space: SearchSpace | str) -> SearchSpace:
+    return get_space(space) if isinstance(space, str) else space
+
+
+def _as_proxy(proxy: Proxy | str) -> Proxy:
+    return get_proxy(proxy) if isinstance(proxy, str) else proxy
+
+
+def record_attrs(rec: ScoreRecord, proxy: Proxy) -> dict[str, Any]:
+    """The user attributes that identify a proxy score (see :class:`ProxyObjective`)."""
+    return {
+        "arch_key": rec.key.arch_key, "proxy": proxy.name, "proxy_version": proxy.version,
+        "proxy_params": json.loads(rec.key.params_json), "seed": rec.key.seed,
+        "batch_id": rec.key.batch_id, "batch_source": rec.batch_source, "seconds": rec.seconds,
+        "cached": rec.cached, "device": rec.device, "zcnas_version": rec.zcnas_version,
+    }
+
+
+class ProxyObjective:
+    """``study.optimize(ProxyObjective(space, proxy, batch))``: the trial value is the proxy score.
+
+    Each trial suggests an architecture, scores it through :func:`zcnas.evaluate.score_record`
+    (cached in ``cache``), and sets the user attributes ``arch_key, proxy, proxy_version,
+    proxy_params, seed, batch_id, batch_source, seconds, cached, device, zcnas_version`` and
+    ``proxy_seconds`` (compute seconds actually spent in this trial: 0 for a cache hit).
+
+    A failed score (NaN/inf, out of memory, ``ScoreError``) sets ``fail_reason`` and returns NaN,
+    so Optuna records the trial as FAIL and the study goes on.
+
+    Args:
+        objectives: ``("proxy",)`` (default) or with cost objectives, e.g. ``("proxy", "params")``
+            or ``("proxy", "flops")``: the values are then a tuple, to be minimised for
+            ``params``/``flops``; any other name is a registered proxy with its own direction.
+            Use :attr:`directions` for ``create_study``.
+    """
+
+    def __init__(self, space: SearchSpace | str, proxy: Proxy | str, batch: Batch, *, seed: int = 0,
+                 device: str = "cpu", cache: ScoreCache | None = None,
+                 objectives: Sequence[str] = ("proxy",)) -> None:
+        self.space = _as_space(space)
+        self.proxy = _as_proxy(proxy)
+        self.batch = batch
+        self.seed = seed
+        self.device = device
+        self.cache = cache
+        self.objectives = tuple(objectives)
+        if not self.objectives or self.objectives[0] != "proxy":
+            raise ZcnasError(
+                f"objectives must start with 'proxy', e.g. ('proxy',) or ('proxy', 'params'); "
+                f"got {self.objectives}"
+            )
+        self._extra = [get_proxy(name) for name in self.objectives[1:]]
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions matching the values this objective returns."""
+        extra = ["minimize" if p.name in COST_OBJECTIVES else p.direction for p in self._extra]
+        return [self.proxy.direction, *extra]
+
+    def _score(self, proxy: Proxy, arch: Arch) -> ScoreRecord:
+        try:
+            return score_record(self.space, proxy, arch, self.batch, seed=self.seed,
+                                device=self.device, cache=self.cache)
+        except ScoreError as exc:  # e.g. the proxy rejects this input: a failed trial, not a crash
+            key = self.space.key(arch)
+            return ScoreRecord(key=score_key(self.space, proxy, key, self.batch, self.seed),
+                               status="failed", value=None, reason=str(exc), seconds=0.0,
+                               device=self.device, zcnas_version=__version__,
+                               batch_source=self.batch.source, batch_size=len(self.batch))
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        arch = suggest_arch(trial, self.space)
+        rec = self._score(self.proxy, arch)
+        for k, v in record_attrs(rec, self.proxy).items():
+            trial.set_user_attr(k, v)
+        spent = 0.0 if rec.cached else rec.seconds
+        values = [rec.value]
+        reason = rec.reason
+        for name, proxy in zip(self.objectives[1:], self._extra):
+            extra = self._score(proxy, arch)
+            spent += 0.0 if extra.cached else extra.seconds
+            trial.set_user_attr(f"{name}_value", extra.value)
+            values.append(extra.value)
+            reason = reason or (None if extra.ok else f"{name}: {extra.reason}")
+        trial.set_user_attr("proxy_seconds", spent)
+        if reason is not None or any(v is None or not math.isfinite(v) for v in values):
+            trial.set_user_attr("fail_reason", reason or "non-finite value")
+            nan = float("nan")
+            return nan if len(values) == 1 else tuple(nan for _ in values)
+        assert all(v is not None for v in values)
+        return float(values[0]) if len(values) == 1 else tuple(float(v) for v in values)  # type: ignore[arg-type]
+
+
+class BenchmarkObjective:
+    """Vanilla (simulated) NAS: the trial value is the benchmark's ``search_metric``.
+
+    The search optimises ``search_metric`` (e.g. ``"valid_12ep"``: 12-epoch validation accuracy,
+    NB201's protocol) while ``metric`` (e.g. ``"test"``: 200-epoch test accuracy) is only recorded,
+    never returned, to keep the test set out of the search (proxies.md pitfall 13).
+
+    User attributes: ``arch_key, benchmark, dataset, search_metric, search_value, report_metric,
+    report_value, queries`` (1 per trial), ``train_seconds`` (simulated cost of obtaining
+    ``search_metric``: the benchmark's own time if it has one, else ``cost_model``), ``cost_model``.
+
+    Args:
+        cost_model: ``"auto"`` (the benchmark's times, else :class:`FlopsCostModel` for ``nb201``),
+            ``None`` (count queries only) or an object with ``seconds(arch, dataset, metric)``.
+        cache: score cache for the FLOPs of the cost model.
+    """
+
+    def __init__(self, space: SearchSpace | str, benchmark: Benchmark | str, *,
+                 dataset: str = "cifar10", metric: str = "test", search_metric: str | None = None,
+                 cost_model: Any = "auto", cache: ScoreCache | None = None,
+                 direction: str = "maximize") -> None:
+        self.space = _as_space(space)
+        self.benchmark = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+        self.dataset = dataset
+        self.metric = metric
+        self.search_metric = search_metric or metric
+        self.direction = direction
+        if cost_model == "auto":
+            cost_model = FlopsCostModel(self.space, cache) if self.space.name == "nb201" else None
+        self.cost_model = cost_model
+
+    def check(self) -> None:
+        """Fail fast (``DataError`` naming the fix) on a bad dataset or metric: query once."""
+        probe = self.space.key(self.space.arch_at(0))
+        self.benchmark.query(probe, dataset=self.dataset, metric=self.search_metric)
+        self.benchmark.query(probe, dataset=self.dataset, metric=self.metric)
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.direction]
+
+    def train_seconds(self, arch: Mapping[str, Any]) -> float | None:
+        key = self.space.key(arch)
+        own = self.benchmark.train_seconds(key, self.dataset)
+        if own is not None:
+            return own
+        if self.cost_model is None:
+            return None
+        return float(self.cost_model.seconds(arch, self.dataset, self.search_metric))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        arch = suggest_arch(trial, self.space)
+        key = self.space.key(arch)
+        start = time.perf_counter()
+        value = self.benchmark.query(key, dataset=self.dataset, metric=self.search_metric)
+        report = self.benchmark.query(key, dataset=self.dataset, metric=self.metric)
+        attrs: dict[str, Any] = {
+            "arch_key": key, "benchmark": self.benchmark.name, "dataset": self.dataset,
+            "search_metric": self.search_metric, "search_value": value,
+            "report_metric": self.metric, "report_value": report, "queries": 1,
+            "query_seconds": time.perf_counter() - start,
+            "train_seconds": self.train_seconds(arch),
+            "cost_model": (None if self.cost_model is None else
+                           f"{getattr(self.cost_model, 'name', type(self.cost_model).__name__)}"
+                           f"/v{getattr(self.cost_model, 'version', '?')}"),
+            "zcnas_version": __version__,
+        }
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        return float(value)
+

@@ -1,0 +1,260 @@
+"""Optuna studies in SQL beside the zcnas score cache, with heartbeats, retries and exact
+trial counts across worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+import logging
+import time
+from typing import Any
+import warnings
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages import fail_stale_trials
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+
+from zcnas.exceptions import StorageError
+from zcnas.exceptions import ZcnasError
+from zcnas.integration._lock import StudyLock
+from zcnas.storage import ScoreCache
+from zcnas.storage import default_storage
+from zcnas.storage import get_engine
+from zcnas.storage import redact
+
+
+_logger = logging.getLogger(__name__)
+
+
+def _clean(message: str, url: str) -> str:
+    """First line of an error message, without the URL's password."""
+    line = (message.strip().splitlines() or [""])[0][:200]
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    return line.replace(str(password), "***") if password else line
+
+
+def make_storage(url: str | None = None, *, heartbeat_interval: int | None = 60,
+                 grace_period: int | None = None, max_retry: int | None = 3) -> RDBStorage:
+    """Optuna ``RDBStorage`` at any SQLAlchemy URL (default :func:`zcnas.storage.default_storage`).
+
+    With ``heartbeat_interval`` (seconds), a trial whose worker died stops beating; after
+    ``grace_period`` (default twice the interval) the next worker marks it FAIL and
+    ``RetryHeartbeatStaleTrialCallback(max_retry)`` enqueues it again with the same parameters.
+    An unreachable or malformed URL raises ``StorageError`` (password hidden) before anything is
+    written.
+    """
+    url = url or default_storage()
+    get_engine(url)  # reachability, with a one-line redacted error
+    backend = make_url(url).get_backend_name()
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            kwargs: dict[str, Any] = {}
+            if heartbeat_interval is not None:
+                kwargs = {
+                    "heartbeat_interval": int(heartbeat_interval), "grace_period": grace_period,
+                    "heartbeat_stale_trial_callback":
+                        RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+                }
+            # several workers may start on a fresh database at once: create the schema in turn
+            with StudyLock(url, "<schema>"):
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except Exception as exc:
+        raise StorageError(
+            f"cannot use {redact(url)} as Optuna storage: {type(exc).__name__}: "
+            f"{_clean(str(exc), url)}; check the URL and run `optuna storage upgrade --storage URL` "
+            f"if the schema is old"
+        ) from None
+
+
+def _directions(values: Iterable[Any]) -> list[str]:
+    return [v.name.lower() if hasattr(v, "name") else str(v).lower() for v in values]
+
+
+def create_study(study_name: str, *, storage: str | RDBStorage | None = None,
+                 directions: Sequence[str] = ("maximize",),
+                 sampler: optuna.samplers.BaseSampler | None = None,
+                 load_if_exists: bool = True, heartbeat_interval: int | None = 60,
+                 grace_period: int | None = None, max_retry: int | None = 3,
+                 score_cache: bool = True) -> optuna.Study:
+    """Create (or load) ``study_name`` in SQL, with the zcnas score-cache tables in the same database.
+
+    An existing study with other directions raises ``ZcnasError`` naming the fix (a new name or
+    ``optuna delete-study``). ``storage`` is a URL (see :func:`make_storage`) or an
+    ``RDBStorage``.
+    """
+    if isinstance(storage, RDBStorage):
+        rdb, url = storage, storage.url
+    else:
+        url = storage or default_storage()
+        rdb = make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                           max_retry=max_retry)
+    want = _directions(directions)
+    if study_name in optuna.get_all_study_names(storage=rdb):
+        study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler)
+        have = _directions(study.directions)
+        if have != want:
+            raise ZcnasError(
+                f"study {study_name!r} in {redact(url)} already exists with direction(s) {have}, "
+                f"but this run needs {want}; use another study name, or delete it with `optuna "
+                f"delete-study --study-name {study_name} --storage <url>`"
+            )
+        if not load_if_exists:
+            raise ZcnasError(f"study {study_name!r} already exists in {redact(url)}; use another "
+                             f"name or load_if_exists=True")
+    else:
+        study = optuna.create_study(study_name=study_name, storage=rdb, sampler=sampler,
+                                    directions=want, load_if_exists=True)
+        have = _directions(study.directions)
+        if have != want:  # created concurrently by another worker with other directions
+            raise ZcnasError(f"study {study_name!r} was just created with direction(s) {have} by "
+                             f"another process; this run needs {want}; use another study name")
+    if score_cache:
+        with StudyLock(url, "<schema>"):
+            ScoreCache(url)
+    return study
+
+
+def load_or_create(study_name: str, **kwargs: Any) -> optuna.Study:
+    """:func:`create_study` with ``load_if_exists=True`` (the resumable default)."""
+    kwargs["load_if_exists"] = True
+    return create_study(study_name, **kwargs)
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    """Trial states of a study. ``finished`` counts COMPLETE, PRUNED and FAIL trials, except
+    stale FAILs that were retried (their retry counts instead)."""
+
+    complete: int
+    pruned: int
+    failed: int
+    retried: int
+    running: int
+    waiting: int
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed - self.retried
+
+
+def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of trials that ``RetryHeartbeatStaleTrialCallback`` re-enqueued."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", []))
+    return out
+
+
+def trial_counts(study: optuna.Study) -> TrialCounts:
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    by_state = {s: 0 for s in TrialState}
+    for t in trials:
+        by_state[t.state] += 1
+    n_retried = sum(1 for t in trials if t.number in retried and t.state == TrialState.FAIL)
+    return TrialCounts(by_state[TrialState.COMPLETE], by_state[TrialState.PRUNED],
+                       by_state[TrialState.FAIL], n_retried, by_state[TrialState.RUNNING],
+                       by_state[TrialState.WAITING])
+
+
+def _grace_period(study: optuna.Study) -> float:
+    """Seconds after which a silent RUNNING trial is stale (60 s if heartbeats are off)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    interval = getattr(backend, "heartbeat_interval", None)
+    grace = getattr(backend, "grace_period", None)
+    return float(grace or 2 * (interval or 30))
+
+
+class _ReleaseFirst:
+    """The objective, releasing the allocation lock as soon as the trial exists."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], Any], lock: StudyLock | None) -> None:
+        self.objective = objective
+        self.lock = lock
+        self.trial_number: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        self.trial_number = trial.number
+        if self.lock is not None:
+            self.lock.release()
+        return self.objective(trial)
+
+
+def _retry_interrupted(study: optuna.Study, number: int | None) -> None:
+    """Ctrl-C failed the running trial: enqueue it again, as a stale trial would be."""
+    if number is None:
+        return
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is not None and trial.state == TrialState.FAIL:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback()(study, trial)
+
+
+def optimize_exact(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, *,
+                   lock: StudyLock | None = None, poll_seconds: float = 1.0,
+                   max_wait: float | None = None,
+                   callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+                   ) -> int:
+    """Run trials until the study holds exactly ``n_trials`` finished trials; return how many ran here.
+
+    Resumable and safe with several workers (processes or machines) on one storage: under
+    ``lock`` each worker fails stale trials (heartbeat), counts finished + running + waiting
+    trials, and only then asks for a trial (a retried or enqueued one first), so the total is
+    exact. When nothing is left to start but other workers' trials are RUNNING, it waits for them
+    (they finish, or go stale and are retried here), at most ``max_wait`` seconds without progress
+    (default: 3 grace periods + 30 s). A trial interrupted by Ctrl-C is FAIL and re-enqueued, like
+    a stale one, so the next run evaluates it again.
+    """
+    if n_trials < 0:
+        raise ZcnasError(f"n_trials must be >= 0, got {n_trials}")
+    if max_wait is None:
+        max_wait = 3 * _grace_period(study) + 30.0
+    ran = 0
+    last: TrialCounts | None = None
+    last_change = time.monotonic()
+    while True:
+        if lock is not None:
+            lock.acquire()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                fail_stale_trials(study)
+            counts = trial_counts(study)
+            if counts.waiting > 0 or counts.finished + counts.running < n_trials:
+                gated = _ReleaseFirst(objective, lock)
+                try:
+                    study.optimize(gated, n_trials=1, callbacks=callbacks, gc_after_trial=False)
+                except KeyboardInterrupt:
+                    _retry_interrupted(study, gated.trial_number)
+                    raise
+                ran += 1
+                last_change = time.monotonic()
+                continue
+        finally:
+            if lock is not None:
+                lock.release()
+        if counts.running == 0:
+            return ran
+        if counts != last:
+            last, last_change = counts, time.monotonic()
+        elif time.monotonic() - last_change > max_wait:
+            _logger.warning("%d trial(s) of study %s still RUNNING after %.0f s without progress; "
+                            "returning (rerun to finish them)", counts.running, study.study_name,
+                            max_wait)
+            return ran
+        time.sleep(poll_seconds)
