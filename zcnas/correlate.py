@@ -56,7 +56,7 @@ def _prefetch(cache: ScoreCache | None, space: Any, proxy: Proxy, batch: Any, se
     if cache is None:
         return {}
     params_json = json.dumps(proxy.get_params(), sort_keys=True, default=str)
-    return cache.lookup_many(space.name, proxy.name, proxy.version, params_json,
+    return cache.lookup_many(space.cache_name, proxy.name, proxy.version, params_json,
                              batch_key(proxy, batch), seed, keys)
 
 

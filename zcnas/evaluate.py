@@ -59,7 +59,7 @@ def batch_key(proxy: Proxy, batch: Batch) -> str:
 
 def score_key(space: SearchSpace, proxy: Proxy, arch_key: str, batch: Batch, seed: int) -> ScoreKey:
     return ScoreKey(
-        space=space.name, arch_key=arch_key, proxy=proxy.name, proxy_version=proxy.version,
+        space=space.cache_name, arch_key=arch_key, proxy=proxy.name, proxy_version=proxy.version,
         params_json=json.dumps(proxy.get_params(), sort_keys=True, default=str),
         batch_id=batch_key(proxy, batch), seed=int(seed),
     )

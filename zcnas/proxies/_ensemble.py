@@ -67,7 +67,7 @@ class _PoolEnsemble(Proxy):
         """Score the reference pool with every member once per (space, batch, seed)."""
         from zcnas.correlate import score_many  # late: correlate imports proxies
 
-        context = (space.name, batch.identity, seed)
+        context = (space.cache_name, batch.identity, seed)
         self._active = context
         if context in self._reference:
             return

@@ -5,7 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from collections.abc import Mapping
+import inspect
 import itertools
+import json
 from typing import Any
 from typing import ClassVar
 
@@ -27,6 +29,19 @@ class SearchSpace(abc.ABC):
     """
 
     name: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (stored under the same attribute names)."""
+        sig = inspect.signature(type(self).__init__)
+        return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
+
+    @property
+    def cache_name(self) -> str:
+        """The space's name in cache keys: the name, plus its parameters when they differ from
+        the defaults (a smaller NB201 must not share scores with the real one)."""
+        sig = inspect.signature(type(self).__init__)
+        changed = {n: v for n, v in self.get_params().items() if v != sig.parameters[n].default}
+        return self.name if not changed else f"{self.name}{json.dumps(changed, sort_keys=True)}"
 
     @property
     @abc.abstractmethod
