@@ -130,6 +130,12 @@ def test_naswot_fails_cleanly_on_duplicate_samples(shared_data) -> None:  # noqa
     assert record.status == "failed" and "non-finite" in (record.reason or "")
 
 
+def test_naswot_needs_relu_modules() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    with pytest.raises(ScoreError, match="no nn.ReLU"):
+        get_proxy("naswot").compute(model, synthetic_batch(4, image_size=2, num_classes=3))
+
+
 # --- gradient proxies on a tiny model, against independent computations ---------------------
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from zcnas.data import Batch
+from zcnas.exceptions import ScoreError
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import register_proxy
 
@@ -66,9 +67,11 @@ class NaswotProxy(Proxy):
     def compute(self, model: nn.Module, batch: Batch) -> float:
         n = len(batch)
         kernel = torch.zeros((n, n), dtype=torch.float64, device=batch.inputs.device)
+        calls = 0
 
         def hook(_m: nn.Module, inp: tuple, _out: torch.Tensor) -> None:
-            nonlocal kernel
+            nonlocal kernel, calls
+            calls += 1
             codes = (inp[0].detach().reshape(n, -1) > 0).double()
             kernel = kernel + codes @ codes.t() + (1 - codes) @ (1 - codes).t()
 
@@ -79,5 +82,8 @@ class NaswotProxy(Proxy):
         finally:
             for h in handles:
                 h.remove()
+        if calls == 0:
+            raise ScoreError("naswot found no nn.ReLU module in the forward pass; it reads the "
+                             "binary codes of nn.ReLU modules (use them instead of F.relu)")
         _sign, logdet = torch.linalg.slogdet(kernel.cpu())
         return float(logdet)
