@@ -9,6 +9,10 @@ from zcnas.proxies import _ensemble  # noqa: F401,I001
 from zcnas.proxies import _gradalign  # noqa: F401,I001
 from zcnas.proxies import _gradsign  # noqa: F401,I001
 from zcnas.proxies import _lga  # noqa: F401,I001
+from zcnas.proxies import _gradient  # noqa: F401,I001
+from zcnas.proxies import _synflow  # noqa: F401,I001
+from zcnas.proxies import _jacobian  # noqa: F401,I001
+from zcnas.proxies import _zico  # noqa: F401,I001
 from zcnas.proxies._base import Direction
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import PROXIES

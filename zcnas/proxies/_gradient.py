@@ -1,0 +1,138 @@
+"""Gradient-based pruning-at-init baselines of zero-cost-nas (Abdelfattah et al., ICLR 2021):
+grad_norm, snip, grasp and fisher.
+
+Common protocol (SamsungLabs/zero-cost-nas ``foresight/pruners``): one minibatch, the model in
+train mode with BatchNorm using batch statistics (``bn=True``), mean cross-entropy loss, and
+per-weight scores summed over the ``weight`` of every Conv2d and Linear layer. All four are
+"higher is better" (grasp is negated, as in zero-cost-nas).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zcnas.data import Batch
+from zcnas.proxies._base import Proxy
+from zcnas.proxies._registry import register_proxy
+from zcnas.proxies._util import cross_entropy
+from zcnas.proxies._util import weight_layers
+
+
+ZC_PAPER = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+
+
+def _weight_grads(model: nn.Module, batch: Batch) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(weight, dL/dweight) for every Conv2d/Linear after one forward/backward of ``batch``."""
+    model.zero_grad(set_to_none=True)
+    loss = cross_entropy(model(batch.inputs), batch.targets)
+    loss.backward()
+    return [(m.weight, m.weight.grad) for m in weight_layers(model)]
+
+
+@register_proxy("grad_norm")
+class GradNormProxy(Proxy):
+    """Sum over Conv2d/Linear layers l of ||dL/dW_l||_2 (Frobenius norm of the weight gradient).
+
+    L is the mean cross-entropy of the batch; BN in train mode. Layers with no gradient (cut off
+    from the output) add 0.
+    """
+
+    paper = ZC_PAPER
+
+    def compute(self, model: nn.Module, batch: Batch) -> float:
+        total = 0.0
+        for _, grad in _weight_grads(model, batch):
+            if grad is not None:
+                total += float(grad.norm())
+        return total
+
+
+@register_proxy("snip")
+class SnipProxy(Proxy):
+    """SNIP connection sensitivity: sum over Conv2d/Linear weights of |theta * dL/dtheta|.
+
+    zero-cost-nas takes the gradient w.r.t. an all-ones multiplicative mask on each weight, which
+    equals theta * dL/dtheta; L is the mean cross-entropy, BN in train mode.
+    """
+
+    paper = "Lee et al., SNIP, ICLR 2019; " + ZC_PAPER
+
+    def compute(self, model: nn.Module, batch: Batch) -> float:
+        total = 0.0
+        for weight, grad in _weight_grads(model, batch):
+            if grad is not None:
+                total += float((weight.detach() * grad).abs().sum())
+        return total
+
+
+@register_proxy("grasp")
+class GraspProxy(Proxy):
+    """GraSP, negated as in zero-cost-nas: sum over Conv2d/Linear weights of -theta * (H g).
+
+    g = dL/dtheta (detached) and H g the Hessian-gradient product, obtained by a second
+    forward and double backprop of z = sum(g * dL/dtheta). Raw GraSP correlates negatively with
+    accuracy; the sign flip makes higher better. L is the mean cross-entropy, BN in train mode.
+    """
+
+    paper = "Wang et al., GraSP, ICLR 2020; " + ZC_PAPER
+
+    def compute(self, model: nn.Module, batch: Batch) -> float:
+        weights = [m.weight for m in weight_layers(model)]
+        model.zero_grad(set_to_none=True)
+        loss = cross_entropy(model(batch.inputs), batch.targets)
+        grad_w = torch.autograd.grad(loss, weights, allow_unused=True)
+
+        loss = cross_entropy(model(batch.inputs), batch.targets)
+        grad_f = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+        z = sum(
+            (gw.detach() * gf).sum() for gw, gf in zip(grad_w, grad_f)
+            if gw is not None and gf is not None
+        )
+        if not isinstance(z, torch.Tensor) or not z.requires_grad:
+            return 0.0  # no weight reaches the loss
+        hg = torch.autograd.grad(z, weights, allow_unused=True)
+        total = 0.0
+        for w, h in zip(weights, hg):
+            if h is not None:
+                total += float((-w.detach() * h).sum())
+        return total
+
+
+@register_proxy("fisher")
+class FisherProxy(Proxy):
+    """Fisher pruning saliency (Theis et al. 2018, via zero-cost-nas), summed over channels.
+
+    For each Conv2d/Linear output activation a (N, C, ...) with gradient dL/da: per channel k,
+    0.5 * mean_n (sum_spatial a * dL/da)^2; the score is the sum over channels and layers.
+    L is the mean cross-entropy, BN in train mode.
+    """
+
+    paper = "Theis et al., Faster gaze prediction with dense networks and Fisher pruning, 2018; " \
+        + ZC_PAPER
+
+    def compute(self, model: nn.Module, batch: Batch) -> float:
+        per_layer: list[torch.Tensor] = []
+
+        def forward_hook(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            if not out.requires_grad:
+                return
+            act = out.detach()
+
+            def grad_hook(grad: torch.Tensor) -> None:
+                g_nk = act * grad.detach()
+                if g_nk.dim() > 2:
+                    g_nk = g_nk.sum(dim=tuple(range(2, g_nk.dim())))
+                per_layer.append(g_nk.pow(2).mean(0).mul(0.5).sum())
+
+            out.register_hook(grad_hook)
+
+        handles = [m.register_forward_hook(forward_hook) for m in weight_layers(model)]
+        try:
+            model.zero_grad(set_to_none=True)
+            loss = cross_entropy(model(batch.inputs), batch.targets)
+            loss.backward()
+        finally:
+            for h in handles:
+                h.remove()
+        return float(sum(float(v) for v in per_layer))
