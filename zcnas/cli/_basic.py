@@ -19,10 +19,12 @@ from zcnas.storage import ScoreCache
 
 
 def _list_proxies(args: argparse.Namespace) -> int:
-    for name in PROXIES.names():
+    names = PROXIES.names()
+    width = max(len(n) for n in names) + 1
+    for name in names:
         cls = PROXIES.get_class(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"{name:<14} {cls.direction:<9} v{cls.version:<4} {doc}")
+        print(f"{name:<{width}} {cls.direction:<9} v{cls.version:<4} {doc}")
     return 0
 
 
