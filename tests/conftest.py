@@ -7,7 +7,10 @@ import shutil
 import tempfile
 
 import pytest
+import torch
 
+import zcnas
+from zcnas.data import Batch
 from zcnas.data import data_dir
 
 
@@ -56,3 +59,27 @@ def postgres_url() -> str:
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
     return url
+
+
+def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.nn.Module:
+    """A freshly initialised NB201 network in train mode (as the scoring choke point builds it)."""
+    space = zcnas.get_space("nb201")
+    torch.manual_seed(seed)
+    model = space.build(space.parse(arch)).to(dtype)
+    model.train()
+    return model
+
+
+def as_dtype(batch: Batch, dtype: torch.dtype) -> Batch:
+    return Batch(batch.inputs.to(dtype), batch.targets, batch.num_classes, batch.source)
+
+
+@pytest.fixture(scope="module")
+def batch16(shared_data) -> Batch:  # noqa: ANN001
+    return zcnas.load_batch("cifar10", 16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def batch8_f64(shared_data) -> Batch:  # noqa: ANN001
+    """float64 is slow on CPU: 8 samples suffice to compare the two paths to ~1e-15."""
+    return as_dtype(zcnas.load_batch("cifar10", 8, seed=0), torch.float64)

@@ -15,6 +15,8 @@ from conftest import BEST_C10
 from conftest import DISCONNECTED
 from conftest import RESNET
 from conftest import WEAK
+from conftest import as_dtype
+from conftest import build
 import pytest
 import torch
 
@@ -29,29 +31,6 @@ from zcnas.proxies._persample import per_sample_gram
 
 NETS = [BEST_C10, WEAK, RESNET]
 VARIANTS = ["gram", "alignment"]
-
-
-@pytest.fixture(scope="module")
-def batch16(shared_data) -> Batch:  # noqa: ANN001
-    return zcnas.load_batch("cifar10", 16, seed=0)
-
-
-@pytest.fixture(scope="module")
-def batch8_f64(shared_data) -> Batch:  # noqa: ANN001
-    """float64 is slow on CPU: 8 samples suffice to compare the two paths to ~1e-15."""
-    return as_dtype(zcnas.load_batch("cifar10", 8, seed=0), torch.float64)
-
-
-def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.nn.Module:
-    space = zcnas.get_space("nb201")
-    torch.manual_seed(seed)
-    model = space.build(space.parse(arch)).to(dtype)
-    model.train()
-    return model
-
-
-def as_dtype(batch: Batch, dtype: torch.dtype) -> Batch:
-    return Batch(batch.inputs.to(dtype), batch.targets, batch.num_classes, batch.source)
 
 
 def test_gram_formulas_match_definitions() -> None:

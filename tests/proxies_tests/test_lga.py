@@ -8,6 +8,7 @@ from conftest import BEST_C10
 from conftest import DISCONNECTED
 from conftest import RESNET
 from conftest import WEAK
+from conftest import build
 import numpy as np
 import pytest
 import torch
@@ -17,19 +18,6 @@ from zcnas.data import Batch
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies._lga import centred_alignment
 from zcnas.proxies._lga import label_kernel
-
-
-@pytest.fixture(scope="module")
-def batch16(shared_data) -> Batch:  # noqa: ANN001
-    return zcnas.load_batch("cifar10", 16, seed=0)
-
-
-def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.nn.Module:
-    space = zcnas.get_space("nb201")
-    torch.manual_seed(seed)
-    model = space.build(space.parse(arch)).to(dtype)
-    model.train()
-    return model
 
 
 def test_centred_alignment_is_pearson_of_entries_and_label_coding_free() -> None:
