@@ -12,7 +12,7 @@ from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
 from zcnas.proxies import list_proxies
 from zcnas.testing import ProxyTestCase
-from zcnas.testing.proxy_checks import _raw_score
+from zcnas.testing import check_direction
 
 
 # NB201 index 12784, a cell of only avg_pool and skip ops: 48.96% CIFAR-10 test accuracy against
@@ -59,11 +59,4 @@ def test_builtins_registered() -> None:
 def test_orders_best_cell_above_pool_skip_cell(name: str, shared_data) -> None:  # noqa: ANN001
     if name in KNOWN_MISORDERED:
         pytest.xfail(KNOWN_MISORDERED[name])
-    proxy = get_proxy(name)
-    batch = load_batch("cifar10", 32, seed=0)
-    best = float(_raw_score(proxy, BEST_C10, batch, seed=0))
-    bad = float(_raw_score(proxy, POOL_SKIP, batch, seed=0))
-    if proxy.direction == "maximize":
-        assert best > bad, f"{name}: best cell {best} <= pool/skip cell {bad}"
-    else:
-        assert best < bad, f"{name}: best cell {best} >= pool/skip cell {bad}"
+    check_direction(get_proxy(name), BEST_C10, POOL_SKIP, load_batch("cifar10", 32, seed=0))

@@ -189,7 +189,9 @@ def test_fisher_on_tiny_model() -> None:
     a2 = model[3](torch.relu(a1))
     loss = nn.functional.cross_entropy(a2, batch.targets)
     g1, g2 = torch.autograd.grad(loss, [a1, a2])
-    expected = sum(float((0.5 * (a.detach() * g).pow(2).mean(0)).sum()) for a, g in ((a1, g1), (a2, g2)))
+    # zero-cost-nas broadcasts each channel's value to the channel's fan_in weights, then sums
+    expected = sum(fan_in * float((0.5 * (a.detach() * g).pow(2).mean(0)).sum())
+                   for a, g, fan_in in ((a1, g1, 12), (a2, g2, 6)))
     model, batch = tiny()
     assert get_proxy("fisher").compute(model, batch) == pytest.approx(expected, rel=1e-5)
 

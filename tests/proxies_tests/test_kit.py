@@ -17,6 +17,7 @@ from zcnas.data import synthetic_batch
 from zcnas.proxies import Proxy
 from zcnas.testing import ProxyTestCase
 from zcnas.testing import check_class_attributes
+from zcnas.testing import check_direction
 from zcnas.testing import check_params_round_trip
 from zcnas.testing import check_proxy
 
@@ -169,3 +170,18 @@ def test_bad_class_attributes_are_rejected() -> None:
                          (LabelsWithoutData, "labels are data"), (NoDoc, "docstring")):
         with pytest.raises(AssertionError, match=message):
             check_class_attributes(cls)
+
+
+def test_direction_check_catches_a_flipped_sign(batch: Batch) -> None:
+    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"  # noqa: E501
+    small = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    good, bad = check_direction(ConvWeightNorm(), big, small, batch)
+    assert good > bad
+
+    class Flipped(ConvWeightNorm):
+        """Claims lower is better."""
+
+        direction = "minimize"
+
+    with pytest.raises(AssertionError, match="wrong order"):
+        check_direction(Flipped(), big, small, batch)

@@ -101,11 +101,13 @@ class GraspProxy(Proxy):
 
 @register_proxy("fisher")
 class FisherProxy(Proxy):
-    """Fisher pruning saliency (Theis et al. 2018, via zero-cost-nas), summed over channels.
+    """Fisher pruning saliency (Theis et al. 2018), summed as zero-cost-nas sums it.
 
-    For each Conv2d/Linear output activation a (N, C, ...) with gradient dL/da: per channel k,
-    0.5 * mean_n (sum_spatial a * dL/da)^2; the score is the sum over channels and layers.
-    L is the mean cross-entropy, BN in train mode.
+    For each Conv2d/Linear layer l with output activation a (N, C, ...) and gradient dL/da, the
+    channel saliency is F_lk = 0.5 * mean_n (sum_spatial a_nk * dL/da_nk)^2. zero-cost-nas
+    broadcasts F_lk to every weight of output channel k (``reshape_elements``) before summing,
+    so the score is sum_l fan_in_l * sum_k F_lk, with fan_in_l = C_in * k_h * k_w (Conv2d) or
+    in_features (Linear). L is the mean cross-entropy, BN in train mode.
     """
 
     paper = "Theis et al., Faster gaze prediction with dense networks and Fisher pruning, 2018; " \
@@ -114,16 +116,17 @@ class FisherProxy(Proxy):
     def compute(self, model: nn.Module, batch: Batch) -> float:
         per_layer: list[torch.Tensor] = []
 
-        def forward_hook(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        def forward_hook(m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
             if not out.requires_grad:
                 return
             act = out.detach()
+            fan_in = m.weight[0].numel()
 
             def grad_hook(grad: torch.Tensor) -> None:
                 g_nk = act * grad.detach()
                 if g_nk.dim() > 2:
                     g_nk = g_nk.sum(dim=tuple(range(2, g_nk.dim())))
-                per_layer.append(g_nk.pow(2).mean(0).mul(0.5).sum())
+                per_layer.append(g_nk.pow(2).mean(0).mul(0.5).sum() * fan_in)
 
             out.register_hook(grad_hook)
 

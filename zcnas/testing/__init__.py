@@ -7,6 +7,7 @@ base class whose ``proxy`` fixture a plugin's test overrides. See :mod:`zcnas.te
 from zcnas.testing.proxy_checks import CHECK_ARCHS
 from zcnas.testing.proxy_checks import check_class_attributes
 from zcnas.testing.proxy_checks import check_declared_inputs
+from zcnas.testing.proxy_checks import check_direction
 from zcnas.testing.proxy_checks import check_params_round_trip
 from zcnas.testing.proxy_checks import check_proxy
 from zcnas.testing.proxy_checks import check_scores
@@ -15,6 +16,7 @@ from zcnas.testing.proxy_checks import default_batch
 
 __all__ = [
     "CHECK_ARCHS", "ProxyTestCase", "check_class_attributes", "check_declared_inputs",
+    "check_direction",
     "check_params_round_trip", "check_proxy", "check_scores", "default_batch",
 ]
 

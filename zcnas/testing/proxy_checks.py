@@ -169,6 +169,23 @@ def check_declared_inputs(proxy: Proxy, batch: Batch | None = None,
             f"({base!r} -> {value!r}); set uses_labels = True"
 
 
+def check_direction(proxy: Proxy, better: str, worse: str, batch: Batch | None = None,
+                    seed: int = 0) -> tuple[float, float]:
+    """The proxy ranks NB201 cell ``better`` above ``worse`` according to its ``direction``.
+
+    Use a pair whose order is not in doubt (e.g. the best CIFAR-10 cell against a cell of only
+    pooling and skip ops). Returns the two scores.
+    """
+    batch = batch if batch is not None else default_batch(32)
+    good = float(_raw_score(proxy, better, batch, seed))
+    bad = float(_raw_score(proxy, worse, batch, seed))
+    ordered = good > bad if proxy.direction == "maximize" else good < bad
+    assert ordered, \
+        f"{proxy.name} ({proxy.direction}) scores the better cell {good!r} and the worse one " \
+        f"{bad!r}: wrong order (check the sign convention or the direction attribute)"
+    return good, bad
+
+
 def check_proxy(proxy: Proxy | str, batch: Batch | None = None,
                 archs: Sequence[str] = CHECK_ARCHS, seed: int = 0) -> dict[str, float]:
     """Run every conformance check on ``proxy`` (an instance or a registered name).
