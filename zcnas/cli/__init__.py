@@ -19,6 +19,7 @@ from zcnas.version import __version__
 COMMANDS = [
     "zcnas.cli._basic",      # proxies, spaces, benchmarks, score
     "zcnas.cli._correlate",  # correlate
+    "zcnas.cli._nni",        # nni
 ]
 
 
