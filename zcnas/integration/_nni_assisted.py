@@ -78,7 +78,8 @@ class _Prescreen:
         fresh = [c for c in candidates if not _is_seen(dedup, self._sample(c))]
         if not fresh:
             raise DuplicationError(self._sample(candidates[0]))
-        best = fresh[self.scorer.argmax(fresh)]
+        # a single candidate needs no score (n_candidates=1 is the unscreened control)
+        best = fresh[0] if len(fresh) == 1 else fresh[self.scorer.argmax(fresh)]
         sample = self._sample(best)
         if dedup is not None:
             dedup.dedup(sample)
