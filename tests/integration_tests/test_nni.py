@@ -273,6 +273,7 @@ def test_experiment_dir_runs_a_nas_experiment(tiny_batch, space, sqlite_url, tmp
     (dict(strategy_kwargs={"popsize": 3}), "valid options: population_size, sample_size"),
     (dict(strategy_kwargs={"seed": 3}), "set by zcnas"),
     (dict(strategy="TPE", strategy_kwargs={"optimize_mode": "minimize"}), "set by zcnas"),
+    (dict(strategy_kwargs={"n_candidates": 3}), "set by zcnas"),
     (dict(n_trials=0), "n_trials must be at least 1"),
     (dict(assisted=True), "needs both a proxy and a benchmark"),
     (dict(strategy="TPE", assisted=True, benchmark="nb201"), "not for TPE"),

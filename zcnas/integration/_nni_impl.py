@@ -157,7 +157,7 @@ ASSISTED_CLASSES = {
     "PolicyBasedRL": _nni_assisted.ProxyAssistedPolicyBasedRL,
 }
 # set by zcnas, not by the user
-_RESERVED = {"seed", "space", "scorer", "optimize_mode"}
+_RESERVED = {"seed", "space", "scorer", "optimize_mode", "n_candidates"}
 
 
 def strategy_options(name: str, assisted: bool = False) -> list[str]:
@@ -185,10 +185,11 @@ def make_strategy(name: str, kwargs: Mapping[str, Any], *, seed: int, assisted: 
     allowed = strategy_options(name, assisted)
     for key in sorted(set(kwargs) & _RESERVED):
         why = {"seed": "pass it as the run's seed (--seed)",
-               "optimize_mode": "zcnas reports a metric to maximise"}.get(key, "zcnas sets it")
+               "optimize_mode": "zcnas reports a metric to maximise",
+               "n_candidates": "pass it as n_candidates (--n-candidates)"}.get(key, "zcnas sets it")
         raise ZcnasError(f"strategy option {key!r} is set by zcnas ({why}); remove it from the "
                          f"strategy options")
-    unknown = sorted(set(kwargs) - set(allowed) - {"n_candidates"})
+    unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         valid = ", ".join(a for a in allowed if a not in _RESERVED)
         raise ZcnasError(
@@ -205,7 +206,8 @@ def make_strategy(name: str, kwargs: Mapping[str, Any], *, seed: int, assisted: 
                                           **options)
         return getattr(nni_strategy, name)(**options)
     except ImportError as exc:
-        raise ZcnasError(f"strategy {name} needs a missing package: {exc}") from exc
+        raise ZcnasError(f"strategy {name} needs a missing package ({exc}); install the extra: "
+                         f"pip install 'zcnas[nni]'") from exc
     except (ValueError, TypeError, AssertionError) as exc:
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "defaults"
         raise ZcnasError(f"invalid option for strategy {name} ({given}): {exc}") from exc

@@ -18,6 +18,11 @@ labels are the zcnas parameter names, so a sample is an architecture dict (:func
 ``PolicyBasedRL`` (needs tianshou 0.4.x) and ``TPE``; with ``assisted=True`` (and a benchmark)
 ``Random``, ``RegularizedEvolution`` and ``PolicyBasedRL`` become their proxy-assisted variants
 (see :mod:`zcnas.integration._nni_assisted`).
+
+Known NNI 3.0 behaviour: its TPE replaces a duplicate proposal by the next unseen point of a
+grid walk that starts at the first choice of every parameter; on NB201 that is the all-``none``
+(disconnected) cell, so once TPE converges it evaluates such grid-order architectures. zcnas
+passes ``optimize_mode="maximize"`` (NNI's TPE minimises by default) and leaves the rest as is.
 """
 
 from __future__ import annotations
