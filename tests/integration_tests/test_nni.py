@@ -253,6 +253,11 @@ def test_model_space_is_generated_from_the_distributions(space):
     assert sum(p.numel() for p in net.parameters()) == sum(
         p.numel() for p in reference.parameters())
     assert isinstance(ms.freeze(memo), type(reference))
+    # NNI's own way to instantiate a sampled model gives the zcnas network too
+    from nni.nas.space import SimplifiedModelSpace
+
+    wide = SimplifiedModelSpace.from_model(zn.ZcnasModelSpace(space, num_classes=100), None)
+    assert wide.freeze(memo).executable_model().classifier.out_features == 100
     assert nni.__version__.startswith("3.")
 
 
