@@ -9,9 +9,11 @@ For each strategy (RegularizedEvolution, PolicyBasedRL) and seed, three runs of
 - ``control``: the same proposal with 1 candidate (same mutation operator, no proxy).
 
 Prints one JSON line per run and a mean/std table of the best-found accuracy. Proxy scores are
-cached in ``--storage``, so a second invocation only re-runs the searches.
+cached in ``--storage``, so a second invocation only re-runs the searches; ``--report`` only
+reads the stored studies and prints the best-found accuracy after 25/50/100 queries.
 
     PYTHONPATH=. python scripts/nni_assisted_search.py --storage sqlite:///nni_assisted.db
+    PYTHONPATH=. python scripts/nni_assisted_search.py --storage sqlite:///nni_assisted.db --report
 """
 
 from __future__ import annotations
@@ -36,6 +38,45 @@ KWARGS = {
 }
 
 
+def study_name(strategy: str, arm: str, queries: int, seed: int) -> str:
+    return f"assisted-{strategy}-{arm}-q{queries}-seed{seed}"
+
+
+def report(args: argparse.Namespace) -> None:
+    """Best-found accuracy after k queries, mean +- std over the seeds, from the stored studies
+    (the latest run of each)."""
+    checkpoints = sorted({k for k in (10, 25, 50, args.queries) if k <= args.queries})
+    print(f"best-found {args.dataset} {args.metric} accuracy (mean +- std over seeds) after k "
+          f"benchmark queries")
+    print(f"{'strategy':22s} {'arm':9s} {'n':>2s} " + " ".join(f"{'k=' + str(k):>14s}"
+                                                          for k in checkpoints))
+    for strategy in args.strategies:
+        for arm in args.arms:
+            curves = []
+            for seed in args.seeds:
+                try:
+                    study = optuna.load_study(
+                        study_name=study_name(strategy, arm, args.queries, seed),
+                        storage=args.storage)
+                except KeyError:
+                    continue
+                last = max(t.user_attrs["nni_run"] for t in study.trials)
+                trials = sorted((t for t in study.trials if t.user_attrs["nni_run"] == last),
+                                key=lambda t: t.user_attrs["nni_index"])
+                if len(trials) < args.queries:
+                    continue
+                values = [t.value for t in trials]
+                curves.append([max(values[:k]) for k in checkpoints])
+            if not curves:
+                continue
+            cells = []
+            for i in range(len(checkpoints)):
+                col = [c[i] for c in curves]
+                std = statistics.stdev(col) if len(col) > 1 else 0.0
+                cells.append(f"{statistics.mean(col):6.2f} +- {std:4.2f}")
+            print(f"{strategy:22s} {arm:9s} {len(curves):2d} " + " ".join(cells))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--storage", required=True)
@@ -49,7 +90,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--metric", default="test")
+    p.add_argument("--report", action="store_true", help="only summarise the stored studies")
     args = p.parse_args()
+    if args.report:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        report(args)
+        return
 
     require_nni()
     logging.getLogger("nni").setLevel(logging.WARNING)
@@ -64,7 +110,7 @@ def main() -> None:
                 run = run_strategy(
                     "nb201", args.proxy if assisted else None, strategy,
                     n_trials=args.queries, batch=batch, seed=seed, storage=args.storage,
-                    study_name=f"assisted-{strategy}-{arm}-q{args.queries}-seed{seed}",
+                    study_name=study_name(strategy, arm, args.queries, seed),
                     strategy_kwargs=KWARGS.get(strategy, {}), benchmark="nb201",
                     dataset=args.dataset, metric=args.metric, assisted=assisted,
                     n_candidates=args.n_candidates if arm == "assisted" else 1,
