@@ -86,7 +86,9 @@ class _RecordingEvaluator(Evaluator):
         key = self.space.key(arch)
         start = time.perf_counter()
         value, metric, reason, attrs = self.measure(arch)
-        attrs = {"arch_key": key, "wall_seconds": time.perf_counter() - start,
+        wall = time.perf_counter() - start
+        # "seconds": the proxy's compute time for proxy runs, else the evaluation's wall time
+        attrs = {"arch_key": key, "seconds": wall, "wall_seconds": wall,
                  "nni_index": len(self.history), **self.trial_attrs, **attrs}
         if self.recorder is not None:
             self.recorder.add(arch, self.space.distributions, value, reason=reason,
