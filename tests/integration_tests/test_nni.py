@@ -168,6 +168,8 @@ def test_benchmark_search_stores_ground_truth(shared_data, space, sqlite_url):
     assert len(study.trials) == 30
     for t in study.trials:
         assert t.value == bench.query(t.user_attrs["arch_key"], dataset="cifar10", metric="test")
+        assert t.user_attrs["strategy"] == "RegularizedEvolution" and t.user_attrs["seed"] == 0
+        assert t.user_attrs["seconds"] >= 0
 
 
 def test_assisted_random_prefers_what_the_proxy_likes(shared_data, space, sqlite_url):
