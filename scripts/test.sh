@@ -23,4 +23,6 @@ export ZCNAS_TEST_POSTGRES_URL
 trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 
 .venv/bin/ruff check zcnas tests plugins scripts
-.venv/bin/python -m pytest tests plugins/zcnas-example/tests plugins/template/tests -q -rs "$@"
+# each plugin is its own test root (its own conftest.py), as it would be in its own repository
+.venv/bin/python -m pytest plugins/zcnas-example/tests plugins/template/tests -q -rs -p no:cacheprovider
+.venv/bin/python -m pytest tests -q -rs "$@"
