@@ -41,6 +41,8 @@ class Registry(Generic[T]):
         self._classes: dict[str, type[T]] = {}
         self._sources: dict[str, str] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
+        self._ep_conflicts: dict[str, tuple[str, str]] = {}
+        self._ep_loaded: set[str] = set()
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         """Class decorator: register ``cls`` under ``name``; duplicates raise."""
@@ -64,11 +66,25 @@ class Registry(Generic[T]):
 
     def _plugin_entry_points(self) -> dict[str, metadata.EntryPoint]:
         if self._entry_points is None:
-            self._entry_points = {ep.name: ep for ep in metadata.entry_points(group=self.group)}
+            eps: dict[str, metadata.EntryPoint] = {}
+            self._ep_conflicts = {}
+            self._ep_loaded = set()
+            for ep in metadata.entry_points(group=self.group):
+                if ep.name in eps and eps[ep.name].value != ep.value:
+                    self._ep_conflicts.setdefault(ep.name, (eps[ep.name].value, ep.value))
+                    continue
+                eps[ep.name] = ep
+            self._entry_points = eps
         return self._entry_points
 
     def _load_entry_point(self, name: str) -> None:
         ep = self._plugin_entry_points()[name]
+        if name in self._ep_conflicts:
+            first, second = self._ep_conflicts[name]
+            raise PluginError(
+                f"{self.kind} name {name!r} is claimed by two plugins: entry points {first} and "
+                f"{second}; uninstall or rename one of them"
+            )
         try:
             cls = ep.load()
         except Exception as exc:  # a broken plugin must name itself
@@ -76,12 +92,19 @@ class Registry(Generic[T]):
                 f"plugin {self.kind} {name!r} ({ep.value}) failed to import: {exc}; "
                 f"fix or uninstall the package that provides it"
             ) from exc
+        declared = getattr(cls, "name", name)
+        if isinstance(declared, str) and declared != name:  # scores are keyed by cls.name
+            raise PluginError(
+                f"plugin {self.kind} {name!r} ({ep.value}) has name = {declared!r}; make the "
+                f"entry-point name and the class attribute equal"
+            )
         self._add(name, cls, source=f"entry point {ep.value}")
+        self._ep_loaded.add(name)
 
     def get_class(self, name: str) -> type[T]:
         """The class registered as ``name``; raises ``UnknownComponentError`` naming the options."""
-        if name not in self._classes and name in self._plugin_entry_points():
-            self._load_entry_point(name)
+        if name in self._plugin_entry_points() and name not in self._ep_loaded:
+            self._load_entry_point(name)  # also when a built-in has the name: duplicates raise
         if name not in self._classes:
             known = self.names()
             close = difflib.get_close_matches(name, known, n=1)
@@ -105,7 +128,7 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """All registered names, plugins included (loading each plugin once)."""
         for name in self._plugin_entry_points():
-            if name not in self._classes:
+            if name not in self._ep_loaded:
                 try:
                     self._load_entry_point(name)
                 except PluginError as exc:

@@ -172,6 +172,8 @@ def load_batch(source: str = "cifar10", batch_size: int = 64, seed: int = 0,
     ``num_classes`` overrides the classifier width (e.g. 100 to score CIFAR-100 networks on
     CIFAR-10 images); by default it is the dataset's number of classes.
     """
+    if batch_size < 1:
+        raise DataError(f"batch size must be at least 1, got {batch_size}; pass --batch-size 64")
     if source == "cifar10":
         x, y = _load_npz(data_dir() / CIFAR10_FILE, "the shared CIFAR-10 sample")
         return _from_arrays(x, y, batch_size, seed, "cifar10", num_classes or 10)

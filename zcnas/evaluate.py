@@ -17,6 +17,7 @@ from zcnas.data import Batch
 from zcnas.exceptions import ScoreError
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
+from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
@@ -92,6 +93,9 @@ def score_record(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str
         hit = cache.get(key)
         if hit is not None:
             return hit
+    proxy.prepare(space, batch, seed=seed, device=device, cache=cache)
+    if proxy.members():
+        return _combined_record(space, proxy, arch, batch, key, seed, device, cache)
     start = time.perf_counter()
     value: float | None
     reason: str | None = None
@@ -105,6 +109,12 @@ def score_record(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     seconds = time.perf_counter() - start
+    return _finish(proxy, key, value, reason, seconds, device, batch, cache)
+
+
+def _finish(proxy: Proxy, key: ScoreKey, value: float | None, reason: str | None,
+            seconds: float, device: str, batch: Batch, cache: ScoreCache | None) -> ScoreRecord:
+    """Apply the NaN/inf policy, build the record, store it."""
     if value is not None and not math.isfinite(value):
         value, reason = None, f"{proxy.name} returned {value} (non-finite score)"
     record = ScoreRecord(
@@ -115,6 +125,23 @@ def score_record(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str
     if cache is not None:
         cache.put(record)
     return record
+
+
+def _combined_record(space: SearchSpace, proxy: Proxy, arch: Arch, batch: Batch, key: ScoreKey,
+                     seed: int, device: str, cache: ScoreCache | None) -> ScoreRecord:
+    """An ensemble's record: members scored through the cache, then combined.
+
+    ``seconds`` is the members' total compute time (what the ensemble costs uncached).
+    """
+    records = [score_record(space, m, arch, batch, seed=seed, device=device, cache=cache)
+               for m in proxy.members()]
+    failed = [r for r in records if not r.ok]
+    seconds = sum(r.seconds for r in records)
+    if failed:
+        reason = f"member {failed[0].key.proxy} failed: {failed[0].reason}"
+        return _finish(proxy, key, None, reason, seconds, device, batch, cache)
+    value = float(proxy.combine([float(r.value) for r in records]))  # type: ignore[arg-type]
+    return _finish(proxy, key, value, None, seconds, device, batch, cache)
 
 
 def score(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str, Any] | str,

@@ -1,7 +1,9 @@
-"""Benchmarks (ground truth). Built-ins: ``nb201``. Plugins: group ``zcnas.benchmarks``."""
+"""Benchmarks (ground truth). Built-ins: ``nb201``, ``nats``. Plugins: group ``zcnas.benchmarks``."""
 
 from zcnas.benchmarks import _nb201  # noqa: F401,I001
+from zcnas.benchmarks import _nats  # noqa: F401,I001  (nats_bench is imported lazily)
 from zcnas.benchmarks._base import Benchmark
+from zcnas.benchmarks._nats import NATSBenchmark
 from zcnas.benchmarks._nb201 import NB201Benchmark
 from zcnas.benchmarks._registry import BENCHMARKS
 from zcnas.benchmarks._registry import get_benchmark
@@ -10,6 +12,6 @@ from zcnas.benchmarks._registry import register_benchmark
 
 
 __all__ = [
-    "BENCHMARKS", "Benchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks",
+    "BENCHMARKS", "Benchmark", "NATSBenchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks",
     "register_benchmark",
 ]

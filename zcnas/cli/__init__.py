@@ -20,6 +20,8 @@ COMMANDS = [
     "zcnas.cli._basic",      # proxies, spaces, benchmarks, score
     "zcnas.cli._correlate",  # correlate
     "zcnas.cli._run",        # run, report
+    "zcnas.cli._ensemble",   # fit-ensemble
+    "zcnas.cli._bench",      # bench
 ]
 
 

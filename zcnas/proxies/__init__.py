@@ -5,6 +5,10 @@ it with ``@register_proxy("name")``, and import the module below.
 """
 
 from zcnas.proxies import _size  # noqa: F401,I001  (built-ins register on import)
+from zcnas.proxies import _ensemble  # noqa: F401,I001
+from zcnas.proxies import _gradalign  # noqa: F401,I001
+from zcnas.proxies import _gradsign  # noqa: F401,I001
+from zcnas.proxies import _lga  # noqa: F401,I001
 from zcnas.proxies._base import Direction
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import PROXIES

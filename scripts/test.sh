@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README.md and .ci/run call exactly this):
+#   install into .venv, start a throw-away PostgreSQL on 127.0.0.1, run ruff and pytest.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k cache`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ZCNAS_DATA=${ZCNAS_DATA:-$(cd .. && pwd)/shared/data}
+bash scripts/setup.sh
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "test.sh: PostgreSQL is not installed; run: sudo apt-get install -y postgresql" >&2
+        exit 2
+    fi
+fi
+pgdir=$(mktemp -d /tmp/zcnas-pg.XXXXXX)
+chmod 755 "$pgdir"
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ZCNAS_TEST_POSTGRES_URL=$(bash scripts/pg_local.sh start "$pgdir" "$port")
+export ZCNAS_TEST_POSTGRES_URL
+trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+
+.venv/bin/ruff check zcnas tests plugins scripts
+.venv/bin/python -m pytest tests plugins/zcnas-example/tests plugins/template/tests -q -rs "$@"

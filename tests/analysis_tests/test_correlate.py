@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zcnas.analysis import rank_correlation
+from zcnas.correlate import correlate
+from zcnas.storage import ScoreCache
+
+
+def test_rank_correlation_signs_and_intervals() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=200)
+    noisy = truth + rng.normal(scale=0.5, size=200)
+    up = rank_correlation(noisy, truth, n_bootstrap=200)
+    assert 0.7 < up.spearman < 1.0 and 0.5 < up.kendall < 1.0
+    assert up.spearman_ci[0] <= up.spearman <= up.spearman_ci[1]
+    assert up.kendall_ci[0] <= up.kendall <= up.kendall_ci[1]
+    down = rank_correlation(-noisy, truth, n_bootstrap=50)
+    assert down.spearman == pytest.approx(-up.spearman)
+    flipped = rank_correlation(-noisy, truth, n_bootstrap=50, direction="minimize")
+    assert flipped.spearman == pytest.approx(up.spearman)
+
+
+def test_rank_correlation_drops_nan_pairs() -> None:
+    x = np.array([1.0, 2.0, np.nan, 4.0, 5.0])
+    y = np.array([1.0, 2.0, 3.0, 4.0, np.inf])
+    rc = rank_correlation(x, y, n_bootstrap=10)
+    assert rc.n == 3 and rc.spearman == pytest.approx(1.0)
+
+
+def test_correlate_scores_caches_and_writes(tmp_path, sqlite_url) -> None:
+    out = tmp_path / "out"
+    kwargs = dict(proxies=["params", "flops"], n=24, datasets=["cifar10", "cifar100"],
+                  storage=sqlite_url, n_bootstrap=50, out_dir=out, progress=False,
+                  batch_size=8)
+    first = correlate(**kwargs)
+    assert len(first.arch_keys) == 24 and len(set(first.arch_keys)) == 24
+    # model size is a known decent predictor of NB201 accuracy
+    assert first.row("params", "cifar10")["spearman"] > 0.4
+    for f in ("scores", "summary", "plot"):
+        assert first.files[f].is_file() and first.files[f].stat().st_size > 0
+    cache = ScoreCache(sqlite_url)
+    assert cache.count() == 48
+    second = correlate(**kwargs)
+    np.testing.assert_array_equal(second.scores["params"], first.scores["params"])
+    assert ScoreCache(sqlite_url).count() == 48  # nothing rescored
+
+
+def test_correlate_excludes_cells(sqlite_url) -> None:
+    base = correlate(proxies=["params"], n=10, storage=sqlite_url, n_bootstrap=10,
+                     out_dir=None, progress=False, batch_size=8)
+    held = correlate(proxies=["params"], n=10, exclude=base.arch_keys[:5], storage=sqlite_url,
+                     n_bootstrap=10, out_dir=None, progress=False, batch_size=8)
+    assert not set(held.arch_keys) & set(base.arch_keys[:5])
