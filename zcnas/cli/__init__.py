@@ -22,6 +22,7 @@ COMMANDS = [
     "zcnas.cli._run",        # run, report
     "zcnas.cli._ensemble",   # fit-ensemble
     "zcnas.cli._bench",      # bench
+    "zcnas.cli._scale",      # score-space
 ]
 
 
