@@ -266,6 +266,7 @@ def test_nan_proxy_sanity() -> None:
 # --- bad input ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, message", [
     (["--proxy", "no_such_proxy"], "no_such_proxy"),
+    (["--proxy", "params", "--space", "no_such_space"], "no_such_space"),
     (["--proxy", "params", "--slice", "5:2"], "slice 5:2"),
     (["--proxy", "params", "--slice", "0:15626"], "15625"),
     (["--proxy", "params", "--slice", "x"], "START:STOP"),

@@ -71,7 +71,7 @@ from zcnas.version import __version__
 
 
 _logger = logging.getLogger(__name__)
-__all__ = ["SliceSampler", "arch_index", "parse_slice", "score_space", "study_name"]
+__all__ = ["SliceObjective", "SliceSampler", "arch_index", "parse_slice", "score_space", "study_name"]
 
 
 def arch_index(space: SearchSpace, arch: Mapping[str, Any]) -> int:
@@ -132,6 +132,7 @@ class SliceSampler(BaseSampler):
 
     def __init__(self, space: SearchSpace, start: int, stop: int) -> None:
         self.space, self.start, self.stop = space, start, stop
+        self._last: tuple[int, int] | None = None  # (trial id, index): one lookup per trial
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
@@ -155,19 +156,34 @@ class SliceSampler(BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.space.arch_at(self.index_for(study, trial))[param_name]
+        if self._last is None or self._last[0] != trial._trial_id:
+            self._last = (trial._trial_id, self.index_for(study, trial))
+        return self.space.arch_at(self._last[1])[param_name]
 
 
-class _SliceObjective:
-    """:class:`ProxyObjective` plus the user attribute ``space_index`` (position in the space)."""
+class SliceObjective:
+    """The trial value is the proxy score of the trial's architecture (scored like
+    :class:`ProxyObjective`, through the score cache), with fewer user attributes, because each
+    is one transaction and the score cache already holds the rest: ``space_index``,
+    ``arch_key``, ``cached``, ``seconds`` and, for a failed score, ``fail_reason`` (the trial
+    returns NaN, so Optuna records it as FAIL).
+    """
 
     def __init__(self, inner: ProxyObjective) -> None:
         self.inner = inner
 
-    def __call__(self, trial: optuna.Trial) -> Any:
-        arch = suggest_arch(trial, self.inner.space)
-        trial.set_user_attr("space_index", arch_index(self.inner.space, arch))
-        return self.inner(trial)
+    def __call__(self, trial: optuna.Trial) -> float:
+        space = self.inner.space
+        arch = suggest_arch(trial, space)
+        trial.set_user_attr("space_index", arch_index(space, arch))
+        rec = self.inner._score(self.inner.proxy, arch)
+        trial.set_user_attr("arch_key", rec.key.arch_key)
+        trial.set_user_attr("cached", rec.cached)
+        trial.set_user_attr("seconds", rec.seconds)
+        if not rec.ok or rec.value is None:
+            trial.set_user_attr("fail_reason", rec.reason or "non-finite value")
+            return float("nan")
+        return float(rec.value)
 
 
 def _worker(cfg: dict[str, Any]) -> int:
@@ -189,7 +205,7 @@ def _worker(cfg: dict[str, Any]) -> int:
         sampler = SliceSampler(space, cfg["start"], cfg["stop"])
         study = create_study(cfg["study_name"], storage=rdb, directions=[cfg["proxy"].direction],
                              sampler=sampler, score_cache=False)
-        objective = _SliceObjective(ProxyObjective(
+        objective = SliceObjective(ProxyObjective(
             space, cfg["proxy"], cfg["batch"], seed=cfg["seed"], device=cfg["device"],
             cache=ScoreCache(url)))
         return optimize_exact(study, objective, cfg["stop"] - cfg["start"],
@@ -211,9 +227,9 @@ class _Progress:
     """A tqdm bar of finished trials, refreshed from the database by a background thread."""
 
     def __init__(self, study: optuna.Study, total: int, enabled: bool, interval: float = 1.0) -> None:
-        self.study, self.total, self.interval = study, total, interval
-        self.bar = tqdm(total=total, initial=self.finished(), desc="score-space", unit="arch",
-                        disable=not enabled, smoothing=0.1, dynamic_ncols=True)
+        self.study, self.total, self.interval, self.enabled = study, total, interval, enabled
+        self.bar = tqdm(total=total, initial=self.finished() if enabled else 0, desc="score-space",
+                        unit="arch", disable=not enabled, smoothing=0.1, dynamic_ncols=True)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -233,10 +249,13 @@ class _Progress:
                 _logger.debug("progress refresh failed: %s", exc)
 
     def __enter__(self) -> _Progress:
-        self._thread.start()
+        if self.enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self.enabled:
+            return
         self._stop.set()
         self._thread.join()
         try:
