@@ -7,7 +7,9 @@
 1. Speed: the same ``--speed-slice`` (default 9000:9120 of nb201) scored with ``--proxy``
    (default gradsign, batch 64) by 1 worker, then by ``--workers`` workers, each with 1 torch
    thread and a fresh database (so nothing is a cache hit). Prints both throughputs and the ratio.
-2. Exactness: ``--exact-slice`` (default 0:500) scored with ``--exact-proxy`` (default params) by
+2. ``--queue-check S``: the same with a proxy that sleeps S seconds (no CPU), 30 archs: the
+   work queue's own scaling, apart from CPU contention.
+3. Exactness: ``--exact-slice`` (default 0:500) scored with ``--exact-proxy`` (default params) by
    ``--workers`` workers in a fresh database; checks that every architecture has exactly one
    COMPLETE trial and one stored score, none computed twice.
 
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 import json
 import os
+import resource
 import time
 import uuid
 
@@ -31,10 +34,35 @@ import optuna
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from zcnas.proxies import Proxy
+from zcnas.proxies import register_proxy
 from zcnas.scale import score_space
 from zcnas.spaces import get_space
 from zcnas.storage import get_engine
 from zcnas.storage import redact
+
+
+@register_proxy("bench_sleep")
+class SleepProxy(Proxy):
+    """Bench-only proxy: the parameter count after sleeping ``seconds`` (no CPU), to measure the
+    work queue's own scaling apart from CPU contention."""
+
+    uses_data = False
+    uses_labels = False
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+
+    def compute(self, model, batch) -> float:  # noqa: ANN001
+        time.sleep(self.seconds)
+        return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its reaped children (the spawned workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 @contextmanager
@@ -84,21 +112,41 @@ def check(url: str, summary: dict, space_name: str) -> dict:
     }
 
 
-def run(url: str, tag: str, *, space: str, proxy: str, start: int, stop: int, workers: int,
-        batch_size: int, data: str) -> dict:
+def run(url: str, tag: str, *, space: str, proxy: str | Proxy, start: int, stop: int,
+        workers: int, batch_size: int, data: str) -> dict:
     load0 = os.getloadavg()[0]
     with fresh_db(url, tag) as db:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         s = score_space(space, proxy, storage=db, data=data, batch_size=batch_size, start=start,
                         stop=stop, workers=workers, torch_threads=1, progress=False)
-        wall = time.perf_counter() - t0
-        out = {"workers": workers, "proxy": proxy, "slice": f"{start}:{stop}", "wall_s": wall,
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        out = {"workers": workers, "proxy": s["proxy"], "slice": f"{start}:{stop}", "wall_s": wall,
+               "cpu_s": cpu,
                "load_avg_1min_before_after": [load0, os.getloadavg()[0]],
                "done": s["done"], "failed": s["failed"], **check(db, s, space)}
     n = stop - start
     out["archs_per_s"] = n / wall
     out["archs_per_s_trials"] = n / out["trial_span_s"]
+    out["cpu_s_per_arch"] = cpu / n
     return out
+
+
+def compare(url: str, proxy: str | Proxy, start: int, stop: int, workers: int,
+            common: dict) -> list[dict]:
+    """1 worker, then ``workers`` workers, on the same slice (fresh databases); prints both."""
+    one = run(url, "w1", proxy=proxy, start=start, stop=stop, workers=1, **common)
+    many = run(url, f"w{workers}", proxy=proxy, start=start, stop=stop, workers=workers, **common)
+    for r in (one, many):
+        print(f"{r['proxy']} {r['slice']} x{r['workers']} worker(s): {r['wall_s']:.1f} s wall "
+              f"({r['archs_per_s']:.2f} arch/s), trials span {r['trial_span_s']:.1f} s "
+              f"({r['archs_per_s_trials']:.2f} arch/s), {r['cpu_s_per_arch']:.2f} CPU s/arch; "
+              f"complete {r['complete']}, stored {r['stored_rows']}; "
+              f"load avg {[round(x, 1) for x in r['load_avg_1min_before_after']]}", flush=True)
+    print(f"speed-up {workers} workers vs 1 ({one['proxy']}): "
+          f"{one['wall_s'] / many['wall_s']:.2f}x wall, "
+          f"{one['trial_span_s'] / many['trial_span_s']:.2f}x trial span; CPU per arch "
+          f"{many['cpu_s_per_arch'] / one['cpu_s_per_arch']:.2f}x", flush=True)
+    return [one, many]
 
 
 def main() -> None:
@@ -114,6 +162,9 @@ def main() -> None:
     ap.add_argument("--data", default="cifar10")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-exact", action="store_true")
+    ap.add_argument("--queue-check", type=float, default=0.0, metavar="SECONDS",
+                    help="also compare 1 vs N workers on 30 archs with a proxy that only sleeps "
+                         "SECONDS (the queue's scaling without CPU contention)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     print(f"storage {redact(args.storage)}, {os.cpu_count()} CPU cores, "
@@ -122,19 +173,12 @@ def main() -> None:
     common = dict(space=args.space, batch_size=args.batch_size, data=args.data)
     if not args.skip_speed:
         a, b = (int(x) for x in args.speed_slice.split(":"))
-        one = run(args.storage, "w1", proxy=args.proxy, start=a, stop=b, workers=1, **common)
-        many = run(args.storage, f"w{args.workers}", proxy=args.proxy, start=a, stop=b,
-                   workers=args.workers, **common)
-        results += [one, many]
-        for r in (one, many):
-            print(f"{r['proxy']} {r['slice']} x{r['workers']} worker(s): {r['wall_s']:.1f} s wall "
-                  f"({r['archs_per_s']:.2f} arch/s), trials span {r['trial_span_s']:.1f} s "
-                  f"({r['archs_per_s_trials']:.2f} arch/s); complete {r['complete']}, "
-                  f"stored {r['stored_rows']}; load avg {r['load_avg_1min_before_after']}",
-                  flush=True)
-        print(f"speed-up {args.workers} workers vs 1: {one['wall_s'] / many['wall_s']:.2f}x wall, "
-              f"{one['trial_span_s'] / many['trial_span_s']:.2f}x trial span "
-              f"(at most ~{os.cpu_count()}x on {os.cpu_count()} cores)")
+        results += compare(args.storage, args.proxy, a, b, args.workers, common)
+        print(f"(at most ~{os.cpu_count()}x on {os.cpu_count()} cores; with other users' load and "
+              f"kernel autogroup CPU sharing, extra processes of one session gain little)")
+    if args.queue_check:
+        results += compare(args.storage, SleepProxy(args.queue_check), 0, 30, args.workers,
+                           common)
     if not args.skip_exact:
         a, b = (int(x) for x in args.exact_slice.split(":"))
         r = run(args.storage, "exact", proxy=args.exact_proxy, start=a, stop=b,
