@@ -1,0 +1,406 @@
+"""Score a whole search space (or a slice of it) with one proxy, on any number of worker
+processes and machines that share one SQL database.
+
+The work queue is an Optuna study in that database, one per (space, proxy and its params,
+batch, seed, slice), named deterministically (:func:`study_name`). The ``k``-th trial of that
+study (retries aside) scores architecture ``start + k`` in the space's
+:meth:`~zcnas.spaces.SearchSpace.arch_at` order: :class:`SliceSampler` hands each trial its
+architecture, and
+:func:`zcnas.integration.optuna.optimize_exact` lets each worker create the next trial under a
+cross-process lock (PostgreSQL advisory lock, ``flock`` for SQLite) until the study holds one
+finished trial per architecture, so every architecture gets exactly one trial however many
+workers join. Scores go through :func:`zcnas.evaluate.score_record` into the score cache in the
+same database.
+
+A killed worker's RUNNING trial stops beating (Optuna heartbeat); after the grace period the next
+worker marks it FAIL and ``RetryHeartbeatStaleTrialCallback`` puts it back in Optuna's WAITING
+queue with the same parameters; if its score was already stored the retry is a cache hit. A
+failed score (NaN/inf, out of memory) is a FAIL trial with ``fail_reason``, cached as failed,
+and is not retried.
+
+Several machines: run the same command on each with the same PostgreSQL URL (each with its own
+``--workers``); the study name depends only on what is computed, so they all join one study.
+
+Why not one pre-enqueued WAITING trial per architecture: enqueueing is one transaction per
+trial (2,000 took 47 s on PostgreSQL here) and every pop of a waiting trial re-reads all waiting
+trials (0.7 s each at 2,000 waiting), so a 15,625-net space would spend minutes per worker before
+the first score and seconds per score. Counting trials needs neither; Optuna's WAITING queue is
+used only for retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import json
+import logging
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import torch
+from tqdm.auto import tqdm
+
+from zcnas.data import Batch
+from zcnas.data import load_batch
+from zcnas.evaluate import batch_key
+from zcnas.evaluate import resolve_device
+from zcnas.exceptions import ZcnasError
+from zcnas.integration._lock import StudyLock
+from zcnas.integration._objectives import ProxyObjective
+from zcnas.integration._objectives import suggest_arch
+from zcnas.integration._storage import create_study
+from zcnas.integration._storage import make_storage
+from zcnas.integration._storage import optimize_exact
+from zcnas.integration._storage import retried_numbers
+from zcnas.integration._storage import trial_counts
+from zcnas.proxies import Proxy
+from zcnas.proxies import get_proxy
+from zcnas.spaces import SearchSpace
+from zcnas.spaces import get_space
+from zcnas.storage import ScoreCache
+from zcnas.storage import default_storage
+from zcnas.storage import params_hash
+from zcnas.storage import redact
+from zcnas.version import __version__
+
+
+_logger = logging.getLogger(__name__)
+__all__ = ["SliceObjective", "SliceSampler", "arch_index", "parse_slice", "score_space", "study_name"]
+
+
+def arch_index(space: SearchSpace, arch: Mapping[str, Any]) -> int:
+    """Inverse of ``space.arch_at``: the position of ``arch`` in the space's mixed-radix order."""
+    index = 0
+    for name, dist in space.distributions.items():
+        index = index * len(dist.choices) + list(dist.choices).index(arch[name])
+    return index
+
+
+def parse_slice(text: str | None, size: int) -> tuple[int, int]:
+    """``"A:B"``, ``"A:"``, ``":B"`` or None (the whole space) -> checked ``(start, stop)``."""
+    if text is None or text.strip() in ("", ":"):
+        return 0, size
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ZcnasError(f"--slice {text!r} must be START:STOP, e.g. 0:500 (the space has {size})")
+    try:
+        start = int(parts[0]) if parts[0].strip() else 0
+        stop = int(parts[1]) if parts[1].strip() else size
+    except ValueError:
+        raise ZcnasError(f"--slice {text!r} must be two integers START:STOP, e.g. 0:500") from None
+    check_slice(start, stop, size)
+    return start, stop
+
+
+def check_slice(start: int, stop: int, size: int) -> None:
+    """Raise ``ZcnasError`` unless ``0 <= start < stop <= size``."""
+    if not 0 <= start < stop <= size:
+        raise ZcnasError(
+            f"slice {start}:{stop} is empty or outside the space of {size} architectures; "
+            f"use 0 <= START < STOP <= {size}, e.g. --slice 0:{min(size, 500)}"
+        )
+
+
+def study_name(space: SearchSpace, proxy: Proxy, batch: Batch, seed: int, start: int,
+               stop: int) -> str:
+    """The deterministic study name of one slice: every worker and machine derives the same."""
+    ph = params_hash(proxy.get_params())
+    return (f"zcnas-score-space:{space.name}:{proxy.name}-v{proxy.version}-{ph}:"
+            f"{batch_key(proxy, batch)}:seed{seed}:{start}-{stop}")
+
+
+def _is_retry(trial: FrozenTrial) -> bool:
+    return "failed_trial" in trial.system_attrs
+
+
+class SliceSampler(BaseSampler):
+    """The ``k``-th trial of the study that is not a retry (counting from 0 in trial-number
+    order) gets ``space.arch_at(start + k)``; a retry (``RetryHeartbeatStaleTrialCallback``)
+    keeps the parameters of the trial it replaces, or if that one died before storing them, gets
+    that trial's architecture.
+
+    Trial numbers are given in creation order and every trial of a slice study is created under
+    its :class:`StudyLock` (by :func:`optimize_exact`), so the count, and the architecture, is the
+    same whichever worker asks. A trial beyond the slice raises ``ZcnasError``.
+    """
+
+    def __init__(self, space: SearchSpace, start: int, stop: int) -> None:
+        self.space, self.start, self.stop = space, start, stop
+        self._last: tuple[int, int] | None = None  # (trial id, index): one lookup per trial
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def index_for(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        """The position in the space of the architecture that ``trial`` scores."""
+        root = int(trial.system_attrs.get("failed_trial", trial.number))
+        earlier = sum(1 for t in study.get_trials(deepcopy=False)
+                      if t.number < root and not _is_retry(t))
+        index = self.start + earlier
+        if index >= self.stop:
+            raise ZcnasError(f"trial {trial.number} of study {study.study_name} falls outside "
+                             f"the slice {self.start}:{self.stop}; was the study run with more "
+                             f"trials than architectures?")
+        return index
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if self._last is None or self._last[0] != trial._trial_id:
+            self._last = (trial._trial_id, self.index_for(study, trial))
+        return self.space.arch_at(self._last[1])[param_name]
+
+
+class SliceObjective:
+    """The trial value is the proxy score of the trial's architecture (scored like
+    :class:`ProxyObjective`, through the score cache), with fewer user attributes, because each
+    is one transaction and the score cache already holds the rest: ``space_index``,
+    ``arch_key``, ``cached``, ``seconds`` and, for a failed score, ``fail_reason`` (the trial
+    returns NaN, so Optuna records it as FAIL).
+    """
+
+    def __init__(self, inner: ProxyObjective) -> None:
+        self.inner = inner
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        space = self.inner.space
+        arch = suggest_arch(trial, space)
+        trial.set_user_attr("space_index", arch_index(space, arch))
+        rec = self.inner._score(self.inner.proxy, arch)
+        trial.set_user_attr("arch_key", rec.key.arch_key)
+        trial.set_user_attr("cached", rec.cached)
+        trial.set_user_attr("seconds", rec.seconds)
+        if not rec.ok or rec.value is None:
+            trial.set_user_attr("fail_reason", rec.reason or "non-finite value")
+            return float("nan")
+        return float(rec.value)
+
+
+def _worker(cfg: dict[str, Any]) -> int:
+    """One worker: trials of the slice's study until it holds one per architecture.
+
+    Returns how many trials ran here. Runs in the caller's process or a spawned child.
+    """
+    threads = cfg["torch_threads"]
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    if cfg.get("optuna_verbosity") is not None:
+        optuna.logging.set_verbosity(cfg["optuna_verbosity"])
+    try:
+        url = cfg["storage"]
+        rdb = make_storage(url, heartbeat_interval=cfg["heartbeat_interval"],
+                           grace_period=cfg["grace_period"], max_retry=cfg["max_retry"])
+        space: SearchSpace = cfg["space"]
+        sampler = SliceSampler(space, cfg["start"], cfg["stop"])
+        study = create_study(cfg["study_name"], storage=rdb, directions=[cfg["proxy"].direction],
+                             sampler=sampler, score_cache=False)
+        objective = SliceObjective(ProxyObjective(
+            space, cfg["proxy"], cfg["batch"], seed=cfg["seed"], device=cfg["device"],
+            cache=ScoreCache(url)))
+        return optimize_exact(study, objective, cfg["stop"] - cfg["start"],
+                              lock=StudyLock(url, cfg["study_name"]),
+                              poll_seconds=min(1.0, cfg["heartbeat_interval"] / 2))
+    finally:
+        if threads:
+            torch.set_num_threads(old_threads)
+
+
+def _child(cfg: dict[str, Any]) -> None:  # pragma: no cover - runs in a spawned process
+    try:
+        _worker(cfg)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+class _Progress:
+    """A tqdm bar of finished trials, refreshed from the database by a background thread."""
+
+    def __init__(self, study: optuna.Study, total: int, enabled: bool, interval: float = 1.0) -> None:
+        self.study, self.total, self.interval, self.enabled = study, total, interval, enabled
+        self.bar = tqdm(total=total, initial=self.finished() if enabled else 0, desc="score-space",
+                        unit="arch", disable=not enabled, smoothing=0.1, dynamic_ncols=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def finished(self) -> int:
+        return min(self.total, trial_counts(self.study).finished)
+
+    def refresh(self) -> None:
+        done = self.finished()
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception as exc:  # a progress bar never stops the work
+                _logger.debug("progress refresh failed: %s", exc)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.enabled:
+            return
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.refresh()
+        finally:
+            self.bar.close()
+
+
+def _setup_study(cfg: dict[str, Any]) -> optuna.Study:
+    """Create (or load) the slice's study and stamp what it computes, once (safe if concurrent)."""
+    url, name = cfg["storage"], cfg["study_name"]
+    rdb = make_storage(url, heartbeat_interval=None)
+    study = create_study(name, storage=rdb, directions=[cfg["proxy"].direction], score_cache=True)
+    with StudyLock(url, name):
+        if "zcnas_score_space" not in study.user_attrs:
+            study.set_user_attr("zcnas_score_space", {
+                "space": cfg["space"].name, "proxy": cfg["proxy"].name,
+                "proxy_version": cfg["proxy"].version, "proxy_params": json.loads(
+                    json.dumps(cfg["proxy"].get_params(), sort_keys=True, default=str)),
+                "batch_id": batch_key(cfg["proxy"], cfg["batch"]),
+                "batch_source": cfg["batch"].source, "batch_size": len(cfg["batch"]),
+                "seed": cfg["seed"], "start": cfg["start"], "stop": cfg["stop"],
+                "zcnas_version": __version__,
+            })
+    return study
+
+
+def _summary(study: optuna.Study, cfg: dict[str, Any], before: int, seconds: float,
+             ran_here: int | None) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    counts = trial_counts(study)
+    retried = retried_numbers(trials)
+    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+    proxy, batch, space = cfg["proxy"], cfg["batch"], cfg["space"]
+    params_json = json.dumps(proxy.get_params(), sort_keys=True, default=str)
+    keys = [space.key(space.arch_at(i)) for i in range(cfg["start"], cfg["stop"])]
+    stored = ScoreCache(cfg["storage"]).lookup_many(
+        space.name, proxy.name, proxy.version, params_json, batch_key(proxy, batch), cfg["seed"],
+        arch_keys=keys)
+    total = cfg["stop"] - cfg["start"]
+    return {
+        "study_name": cfg["study_name"], "storage": redact(cfg["storage"]),
+        "space": space.name, "proxy": proxy.name, "proxy_params": json.loads(params_json),
+        "batch_id": batch_key(proxy, batch), "seed": cfg["seed"],
+        "start": cfg["start"], "stop": cfg["stop"], "total": total,
+        "finished": counts.finished, "complete": counts.complete,
+        "failed": counts.failed - counts.retried, "retried": counts.retried,
+        "running": counts.running, "waiting": counts.waiting,
+        "stored_scores": len(stored),
+        "failures": [{"index": t.user_attrs.get("space_index"), "arch": t.user_attrs.get("arch_key"),
+                      "reason": t.user_attrs.get("fail_reason", "objective raised an exception")}
+                     for t in failed[:20]],
+        "done": counts.finished == total and counts.running == 0 and counts.waiting == 0,
+        "finished_during_run": counts.finished - before, "ran_here": ran_here,
+        "workers": cfg["workers"], "seconds": seconds,
+        "archs_per_second": (counts.finished - before) / seconds if seconds > 0 else 0.0,
+    }
+
+
+def score_space(space: SearchSpace | str, proxy: Proxy | str, *, storage: str | None = None,
+                proxy_params: Mapping[str, Any] | None = None, data: str = "cifar10",
+                batch_size: int = 64, data_seed: int = 0, num_classes: int | None = None,
+                seed: int = 0, device: str = "cpu", start: int = 0, stop: int | None = None,
+                workers: int = 1, heartbeat_interval: int = 10, grace_period: int | None = None,
+                max_retry: int = 3, torch_threads: int | None = None,
+                progress: bool = True) -> dict[str, Any]:
+    """Score architectures ``start .. stop-1`` of ``space`` (``arch_at`` order; default: all of
+    it) with ``proxy``, on ``workers`` local processes, through the SQL database ``storage``.
+
+    Resumable and shareable: rerunning, or running the same call on other machines with the same
+    PostgreSQL URL, continues the same study; nothing is scored twice (score cache) and each
+    architecture ends with exactly one finished trial (plus retries of killed workers' trials).
+
+    Args:
+        heartbeat_interval / grace_period / max_retry: a worker that stops beating for
+            ``grace_period`` seconds (default ``2 * heartbeat_interval``) has its trial retried,
+            at most ``max_retry`` times.
+        torch_threads: ``torch.set_num_threads`` in each worker; default 1 when ``workers > 1``
+            (one core per worker), else torch's default.
+
+    Returns a summary: ``study_name``, ``total``, ``complete``, ``failed`` (with ``failures``:
+    index, arch and reason, at most 20), ``stored_scores`` (rows of the slice in the score
+    cache), ``done`` (every architecture finished), ``seconds``, ``archs_per_second``, ...
+
+    Every argument is checked before the database is touched: an unknown space or proxy, a bad
+    slice or an unreachable URL raises a ``ZcnasError`` naming the fix and writes nothing.
+    """
+    space = get_space(space) if isinstance(space, str) else space
+    if isinstance(proxy, str):
+        proxy = get_proxy(proxy, **dict(proxy_params or {}))
+    elif proxy_params:
+        raise ZcnasError("proxy_params only apply to a proxy given by name; pass "
+                         "get_proxy(name, **params) or the name")
+    size = space.size()
+    stop = size if stop is None else int(stop)
+    check_slice(int(start), stop, size)
+    if workers < 1:
+        raise ZcnasError(f"--workers must be at least 1, got {workers}")
+    if heartbeat_interval < 1:
+        raise ZcnasError(f"--heartbeat-interval must be at least 1 second, got {heartbeat_interval}")
+    if torch_threads is not None and torch_threads < 1:
+        raise ZcnasError(f"--torch-threads must be at least 1, got {torch_threads}")
+    device = resolve_device(device)
+    batch = load_batch(data, batch_size, data_seed, num_classes)
+    url = storage or default_storage()
+    cfg: dict[str, Any] = {
+        "space": space, "proxy": proxy, "batch": batch, "seed": int(seed), "device": device,
+        "start": int(start), "stop": stop, "storage": url, "workers": workers,
+        "heartbeat_interval": int(heartbeat_interval), "grace_period": grace_period,
+        "max_retry": max_retry, "torch_threads": torch_threads or (1 if workers > 1 else None),
+        "study_name": study_name(space, proxy, batch, seed, int(start), stop),
+        "optuna_verbosity": optuna.logging.get_verbosity(),
+    }
+    study = _setup_study(cfg)  # the first write; StorageError if the URL is unusable
+    before = trial_counts(study).finished
+    t0 = time.perf_counter()
+    ran_here: int | None = None
+    errors: list[str] = []
+    with _Progress(study, stop - start, progress):
+        if workers == 1:
+            ran_here = _worker(cfg)
+        else:
+            errors = _run_children(cfg)
+    summary = _summary(study, cfg, before, time.perf_counter() - t0, ran_here)
+    summary["worker_errors"] = errors
+    if errors:
+        _logger.warning("%s; rerun the same command to finish", "; ".join(errors))
+    _logger.info("score-space %s: %d/%d finished", cfg["study_name"], summary["finished"],
+                 summary["total"])
+    return summary
+
+
+def _run_children(cfg: dict[str, Any]) -> list[str]:
+    """``workers`` spawned processes running :func:`_worker`; waits for all of them and returns
+    a line per worker that did not exit cleanly."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_child, args=(cfg,), name=f"zcnas-score-space-{i}", daemon=False)
+             for i in range(cfg["workers"])]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:  # the children got the same SIGINT: let them re-enqueue and stop
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    return [f"{p.name} exited with code {p.exitcode}" for p in procs if p.exitcode != 0]
