@@ -111,7 +111,7 @@ def study_name(space: SearchSpace, proxy: Proxy, batch: Batch, seed: int, start:
                stop: int) -> str:
     """The deterministic study name of one slice: every worker and machine derives the same."""
     ph = params_hash(proxy.get_params())
-    return (f"zcnas-score-space:{space.name}:{proxy.name}-v{proxy.version}-{ph}:"
+    return (f"zcnas-score-space:{space.cache_name}:{proxy.name}-v{proxy.version}-{ph}:"
             f"{batch_key(proxy, batch)}:seed{seed}:{start}-{stop}")
 
 
@@ -293,7 +293,7 @@ def _summary(study: optuna.Study, cfg: dict[str, Any], before: int, seconds: flo
     params_json = json.dumps(proxy.get_params(), sort_keys=True, default=str)
     keys = [space.key(space.arch_at(i)) for i in range(cfg["start"], cfg["stop"])]
     stored = ScoreCache(cfg["storage"]).lookup_many(
-        space.name, proxy.name, proxy.version, params_json, batch_key(proxy, batch), cfg["seed"],
+        space.cache_name, proxy.name, proxy.version, params_json, batch_key(proxy, batch), cfg["seed"],
         arch_keys=keys)
     total = cfg["stop"] - cfg["start"]
     return {
