@@ -20,6 +20,7 @@ COMMANDS = [
     "zcnas.cli._basic",      # proxies, spaces, benchmarks, score
     "zcnas.cli._correlate",  # correlate
     "zcnas.cli._ensemble",   # fit-ensemble
+    "zcnas.cli._nni",        # nni
     "zcnas.cli._bench",      # bench
     "zcnas.cli._run",        # run, report
 ]
