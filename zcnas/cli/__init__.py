@@ -23,6 +23,7 @@ COMMANDS = [
     "zcnas.cli._nni",        # nni
     "zcnas.cli._bench",      # bench
     "zcnas.cli._run",        # run, report
+    "zcnas.cli._compare",    # compare
 ]
 
 
