@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 import statistics
 from typing import Any
+import warnings
 
 import numpy as np
 import optuna
@@ -22,8 +23,8 @@ from optuna.trial import TrialState
 from scipy import stats
 
 from zcnas._report import FINISHED
-from zcnas._report import _Truth
 from zcnas._report import _plt
+from zcnas._report import _Truth
 from zcnas._report import _write_csv
 from zcnas._report import trial_rows
 from zcnas.benchmarks import get_benchmark
@@ -327,7 +328,8 @@ def _grid_mean(curves: list[list[dict[str, Any]]], key: str, grid: np.ndarray
         idx = np.searchsorted(xs, grid, side="right") - 1
         ok = idx >= 0
         vals[i, ok] = ys[idx[ok]]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         full = ~np.isnan(vals).any(axis=0)  # mean only where every run has an incumbent
         mean = np.where(full, np.nanmean(vals, axis=0), np.nan)
         se = np.where(full, np.nanstd(vals, axis=0) / math.sqrt(max(len(curves), 1)), np.nan)
