@@ -161,10 +161,8 @@ class CompareConfig:
         """Hash of everything that determines a cell's trials (not storage, budget or seeds)."""
         what: dict[str, Any] = {
             "space": self.space, "benchmark": self.benchmark, "dataset": cell.dataset,
-            "search_metric": self.search_metric, "seed": cell.seed,
-            # labels are display names only
-            "algorithm": {k: v for k, v in cell.algorithm.__dict__.items() if k != "label"},
-            "mode": {k: v for k, v in cell.mode.__dict__.items() if k != "label"},
+            "search_metric": self.search_metric, "algorithm": cell.algorithm.__dict__,
+            "mode": cell.mode.__dict__, "seed": cell.seed,
         }
         if cell.mode.proxy:
             what.update(n_candidates=self.n_candidates, proxy_init_seed=self.proxy_init_seed,
