@@ -153,8 +153,8 @@ def write_report(cfg: CompareConfig, rdb: Any, skipped: dict[str, str],
         base = {"dataset": cell.dataset, "algorithm": cell.algorithm.label,
                 "mode": cell.mode.label, "seed": cell.seed, "study": cell.study_name}
         if cell.study_name in skipped or cell.study_name not in known:
-            cells_rows.append({**base, "status": "skipped: " + skipped.get(cell.study_name,
-                                                                            "not run")})
+            cells_rows.append({**base, "status": f"skipped: {skipped[cell.study_name]}"
+                               if cell.study_name in skipped else "not run"})
             continue
         study = optuna.load_study(study_name=cell.study_name, storage=rdb)
         curve = cell_curve(cfg, study, cell, cost)
@@ -203,13 +203,15 @@ def _summarise(cfg: CompareConfig, cells_rows: list[dict[str, Any]]
             for m in cfg.modes:
                 rows = [r for r in cells_rows if r["dataset"] == ds and r["algorithm"] == a.label
                         and r["mode"] == m.label]
-                done = [r for r in rows if r["status"] in ("done", "incomplete")]
+                # only runs that used the whole query budget enter the statistics
+                done = [r for r in rows if r["status"] == "done"]
                 by_mode[m.name] = {r["seed"]: r for r in done}
+                skipped = [r for r in rows if r["status"].startswith("skipped")]
                 entry: dict[str, Any] = {
                     "dataset": ds, "algorithm": a.label, "backend": a.backend, "mode": m.label,
-                    "seeds": len(done), "status": "skipped: " + rows[0]["status"][9:]
-                    if rows and not done else ("done" if all(r["status"] == "done" for r in done)
-                                               else "incomplete"),
+                    "seeds": len(done), "status": skipped[0]["status"] if skipped and not done
+                    else ("done" if len(done) == len(rows) else
+                          f"{len(rows) - len(done)} of {len(rows)} seeds not finished"),
                 }
                 for key in metrics + ["best_test_evaluated", "train_seconds", "proxy_seconds"]:
                     xs = [r.get(key) for r in done if r.get(key) is not None]

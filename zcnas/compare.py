@@ -375,7 +375,7 @@ def _validate_targets(cfg: CompareConfig) -> None:
 def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = False, *,
             seeds: int | None = None, storage: str | None = None,
             out: str | os.PathLike[str] | None = "zcnas_out/compare",
-            quiet_libraries: bool = True) -> CompareResult:
+            quiet_libraries: bool = True, run: bool = True) -> CompareResult:
     """Run every unfinished cell of a compare file, then write the report into ``out``.
 
     Args:
@@ -385,6 +385,8 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
         storage: SQLAlchemy URL (default: the file's, else ``$ZCNAS_STORAGE``).
         out: report folder (None: run only).
         quiet_libraries: set Optuna's and NNI's loggers to WARNING.
+        run: False writes the report from what is stored and runs nothing (unfinished cells
+            are listed, not counted).
 
     Returns:
         :class:`CompareResult`; ``summary`` holds one row per dataset x algorithm x mode.
@@ -407,6 +409,8 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
     for i, cell in enumerate(cells, 1):
         if cell.algorithm.backend == "nni" and nni_reason:
             result.skipped[cell.study_name] = nni_reason
+            continue
+        if not run:
             continue
         sha = cfg.sha(cell)
         study, finished = _finished(rdb, cell.study_name)

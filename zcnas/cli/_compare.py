@@ -11,7 +11,7 @@ from zcnas.compare import compare
 def _run(args: argparse.Namespace) -> int:
     logging.getLogger("zcnas.compare").setLevel(logging.INFO)
     result = compare(args.study_file, args.quick, seeds=args.seeds, storage=args.storage,
-                     out=args.out)
+                     out=args.out, run=not args.report_only)
     print(f"{len(result.ran)} runs now, {len(result.skipped_done)} already finished, "
           f"{len(result.skipped)} skipped")
     for reason in sorted(set(result.skipped.values())):
@@ -35,4 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=None,
                    help="SQLAlchemy URL (default: the file's, else $ZCNAS_STORAGE)")
     p.add_argument("--out", default="zcnas_out/compare", help="report folder")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the report from the stored runs; run nothing")
     p.set_defaults(func=_run)
