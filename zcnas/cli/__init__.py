@@ -24,6 +24,7 @@ COMMANDS = [
     "zcnas.cli._bench",      # bench
     "zcnas.cli._run",        # run, report
     "zcnas.cli._scale",      # score-space
+    "zcnas.cli._compare",    # compare
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import inspect
+import json
 from pathlib import Path
 import time
 from typing import Any
@@ -124,19 +125,26 @@ class BenchmarkEvaluator(_RecordingEvaluator):
     """NNI evaluator that looks the architecture up in a zcnas benchmark (ground truth).
 
     The metric (``dataset``/``metric`` of :meth:`zcnas.benchmarks.Benchmark.query`) is
-    maximised. When a proxy scorer is given (proxy-assisted search), the selected
-    architecture's proxy score is stored with the trial too.
+    maximised. ``train_seconds`` is the benchmark's own training time, else ``cost_model``'s
+    simulated one (an object with ``seconds(arch, dataset, metric)``). When a proxy scorer is
+    given (proxy-assisted search), the trial also stores the selected architecture's
+    ``proxy_score`` and what the proxy did for this trial: ``prescreen_scored`` (JSON
+    ``[[arch_key, score], ...]`` of the architectures scored for it, first time in this run),
+    ``prescreen_proxy_evals`` and ``prescreen_proxy_seconds`` (fresh computations only, as the
+    Optuna prescreen sampler records them).
     """
 
     def __init__(self, space: SearchSpace, benchmark: Benchmark, *, dataset: str = "cifar10",
                  metric: str = "test", recorder: StudyRecorder | None = None,
                  trial_attrs: Mapping[str, Any] | None = None,
-                 scorer: ProxyScorer | None = None) -> None:
+                 scorer: ProxyScorer | None = None, cost_model: Any = None) -> None:
         super().__init__(space, recorder, trial_attrs or {})
         self.benchmark = benchmark
         self.dataset = dataset
         self.metric = metric
         self.scorer = scorer
+        self.cost_model = cost_model
+        self._n_scored = 0
 
     def measure(self, arch: Arch) -> tuple[float | None, float | None, str | None, dict]:
         key = self.space.key(arch)
@@ -145,11 +153,23 @@ class BenchmarkEvaluator(_RecordingEvaluator):
         if self.metric != "test":
             attrs["test"] = self.benchmark.query(key, dataset=self.dataset, metric="test")
         cost = self.benchmark.train_seconds(key, dataset=self.dataset)
+        if cost is None and self.cost_model is not None:
+            cost = float(self.cost_model.seconds(arch, self.dataset, self.metric))
+            attrs["cost_model"] = (f"{getattr(self.cost_model, 'name', '?')}"
+                                   f"/v{getattr(self.cost_model, 'version', '?')}")
         if cost is not None:
             attrs["train_seconds"] = cost
-        if self.scorer is not None and key in self.scorer.records:
-            rec = self.scorer.records[key]
-            attrs["proxy_score"] = rec.value
+        if self.scorer is not None:
+            if key in self.scorer.records:
+                attrs["proxy_score"] = self.scorer.records[key].value
+            new = list(self.scorer.records.values())[self._n_scored:]
+            self._n_scored = len(self.scorer.records)
+            fresh = [r for r in new if not r.cached]
+            attrs.update(
+                prescreen_scored=json.dumps([[r.key.arch_key, r.value] for r in new]),
+                prescreen_proxy_evals=len(fresh),
+                prescreen_proxy_seconds=float(sum(r.seconds for r in fresh)),
+            )
         return value, value, None, attrs
 
 

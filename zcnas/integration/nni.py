@@ -207,6 +207,8 @@ def run_strategy(
     device: str | None = "cpu",
     use_cache: bool = True,
     experiment_dir: str | Path | None = None,
+    proxy_seed: int | None = None,
+    cost_model: Any = "auto",
 ) -> NNIRun:
     """Run one of NNI's strategies in this process and record every trial in SQL.
 
@@ -238,6 +240,12 @@ def run_strategy(
         use_cache: read and write the SQL score cache.
         experiment_dir: run as an NNI ``NasExperiment`` with checkpoints and logs there
             (default: no files; the strategy runs directly on NNI's sequential engine).
+        proxy_seed: weight-initialisation seed of the proxy (default: ``seed``); fix it to share
+            proxy scores (and the score cache) between runs of different seeds.
+        cost_model: simulated training seconds of a benchmark query (``train_seconds`` trial
+            attribute) when the benchmark has no times: ``"auto"`` (the FLOPs-linear NB201 model
+            of :mod:`zcnas.integration._cost` for ``nb201``), None, or an object with
+            ``seconds(arch, dataset, metric)``.
 
     Returns:
         :class:`NNIRun` with the study name and the evaluated architectures.
@@ -278,7 +286,8 @@ def run_strategy(
     scorer = None
     if uses_proxy:
         assert proxy is not None and batch is not None
-        scorer = ProxyScorer(space, proxy, batch, seed=seed, device=device)
+        scorer = ProxyScorer(space, proxy, batch, seed=seed if proxy_seed is None else proxy_seed,
+                             device=device)
     nni_strategy = _nni_impl.make_strategy(
         strategy, kwargs, seed=seed, assisted=assisted, space=space, scorer=scorer,
         n_candidates=n_candidates,
@@ -311,7 +320,7 @@ def run_strategy(
         attrs.update(proxy=proxy.name, proxy_version=proxy.version,
                      proxy_params=json.dumps(proxy.get_params(), sort_keys=True, default=str),
                      batch_source=batch.source, batch_size=len(batch), batch_id=batch.identity,
-                     device=device)
+                     device=device, proxy_seed=scorer.seed)
     if bench is not None:
         attrs.update(benchmark=bench.name, dataset=dataset, metric=metric)
     if assisted:
@@ -325,9 +334,14 @@ def run_strategy(
         trial_attrs.update(proxy=proxy.name, proxy_version=proxy.version)
     evaluator: _nni_impl._RecordingEvaluator
     if bench is not None:
+        if cost_model == "auto":
+            from zcnas.integration._cost import FlopsCostModel
+
+            cost_model = (FlopsCostModel(space, ScoreCache(storage) if use_cache else None)
+                          if space.name == "nb201" else None)
         evaluator = _nni_impl.BenchmarkEvaluator(
             space, bench, dataset=dataset, metric=metric, recorder=recorder,
-            trial_attrs=trial_attrs, scorer=scorer,
+            trial_attrs=trial_attrs, scorer=scorer, cost_model=cost_model,
         )
     else:
         assert scorer is not None

@@ -1,0 +1,385 @@
+"""The report of :func:`zcnas.compare.compare`: per-cell curves from the stored studies, the
+table (mean ± std over seeds, paired assisted-vs-vanilla tests) and best-so-far plots.
+
+Files in the output folder: ``cells.csv`` (one row per cell), ``summary.csv`` and ``summary.md``
+(one row per dataset x algorithm x mode, plus the paired tests), ``curves_<dataset>.png``
+(mean best-so-far test accuracy against queries, and against simulated seconds with and without
+the proxy's cost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import math
+from pathlib import Path
+import statistics
+from typing import Any
+import warnings
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from scipy import stats
+
+from zcnas._report import FINISHED
+from zcnas._report import _plt
+from zcnas._report import _Truth
+from zcnas._report import _write_csv
+from zcnas._report import trial_rows
+from zcnas.benchmarks import get_benchmark
+from zcnas.compare import NUM_CLASSES
+from zcnas.compare import Cell
+from zcnas.compare import CompareConfig
+from zcnas.data import load_batch
+from zcnas.evaluate import score_key
+from zcnas.proxies import get_proxy
+from zcnas.spaces import get_space
+from zcnas.storage import ScoreCache
+from zcnas.storage import redact
+
+
+def _candidates(attrs: dict[str, Any]) -> list[str]:
+    """Architecture keys the proxy scored for one trial (Optuna prescreen or NNI assisted)."""
+    raw = attrs.get("prescreen_candidates") or attrs.get("prescreen_scored")
+    return [k for k, _ in json.loads(raw)] if raw else []
+
+
+class _ProxyCost:
+    """Stored compute seconds of one proxy score (the cache holds the first computation's)."""
+
+    def __init__(self, cfg: CompareConfig, cache: ScoreCache) -> None:
+        self.cfg, self.cache = cfg, cache
+        self.space = get_space(cfg.space)
+        self._batches: dict[int, Any] = {}
+        self.missing = 0
+
+    def seconds(self, cell: Cell, arch_key: str) -> float:
+        m = cell.mode
+        proxy = get_proxy(m.proxy or "", **m.proxy_params)
+        classes = NUM_CLASSES[cell.dataset]
+        if classes not in self._batches:
+            d = self.cfg.data
+            self._batches[classes] = load_batch(d["source"], d["batch_size"], d["seed"], classes)
+        rec = self.cache.get(score_key(self.space, proxy, arch_key, self._batches[classes],
+                                       self.cfg.proxy_init_seed))
+        if rec is None:
+            self.missing += 1
+            return 0.0
+        return float(rec.seconds)
+
+
+def cell_curve(cfg: CompareConfig, study: optuna.Study, cell: Cell,
+               cost: _ProxyCost) -> list[dict[str, Any]]:
+    """Per query: cumulative train / charged proxy seconds and the incumbent's test accuracy.
+
+    The incumbent is the best trial by the search metric; its ``metric`` (test) is reported.
+    Proxy seconds are charged once per architecture per run, at the trial that first scored it.
+    """
+    truth = _Truth(get_benchmark(cfg.benchmark), cell.dataset, cfg.metric)
+    rows = trial_rows(study, truth)
+    trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state in FINISHED),
+                    key=lambda t: t.number)
+    seen: set[str] = set()
+    charged = 0.0
+    out = []
+    for row, t in zip(rows, trials):
+        if row["cum_queries"] > cfg.budget_queries:
+            break
+        if cell.mode.proxy:
+            for key in _candidates(t.user_attrs):
+                if key not in seen:
+                    seen.add(key)
+                    charged += cost.seconds(cell, key)
+        out.append({
+            "queries": row["cum_queries"], "train_seconds": row["cum_train_seconds"],
+            "proxy_seconds": charged, "seconds": row["cum_train_seconds"] + charged,
+            "incumbent_test": row["incumbent_true"], "best_test_evaluated":
+                row["best_true_evaluated"], "complete": t.state == TrialState.COMPLETE,
+        })
+    for r in out:
+        r["proxy_evals"] = len(seen)
+    return out
+
+
+def _at(curve: list[dict[str, Any]], key: str, budget: float) -> float | None:
+    """Incumbent test accuracy with at most ``budget`` of ``key`` spent (None before any)."""
+    best = None
+    for r in curve:
+        if r[key] > budget:
+            break
+        best = r["incumbent_test"]
+    return best
+
+
+def _ms(xs: Sequence[float | None], digits: int = 2) -> str:
+    v = [x for x in xs if x is not None]
+    if not v:
+        return "-"
+    sd = statistics.stdev(v) if len(v) > 1 else 0.0
+    return f"{statistics.mean(v):.{digits}f} ± {sd:.{digits}f}"
+
+
+def paired_test(assisted: Sequence[float], vanilla: Sequence[float], *, n_boot: int = 10_000,
+                seed: int = 0) -> dict[str, Any]:
+    """Paired over seeds: mean difference, its 95% paired-bootstrap CI (seeds resampled) and the
+    two-sided Wilcoxon signed-rank p-value (zeros dropped; 1.0 if every difference is 0)."""
+    d = np.asarray(assisted, float) - np.asarray(vanilla, float)
+    if len(d) == 0:
+        return {"n": 0, "mean_diff": None, "ci_low": None, "ci_high": None, "wilcoxon_p": None}
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
+    if np.all(d == 0):
+        p = 1.0
+    elif len(d) < 2:
+        p = None
+    else:
+        p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+    return {"n": int(len(d)), "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi,
+            "wilcoxon_p": p}
+
+
+def write_report(cfg: CompareConfig, rdb: Any, skipped: dict[str, str],
+                 out: Path) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """Read every cell's study, write cells.csv, summary.csv/.md and curves_<dataset>.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    cache = ScoreCache(cfg.storage)
+    cost = _ProxyCost(cfg, cache)
+    known = set(optuna.get_all_study_names(storage=rdb))
+    cells_rows: list[dict[str, Any]] = []
+    curves: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
+    for cell in cfg.cells():
+        base = {"dataset": cell.dataset, "algorithm": cell.algorithm.label,
+                "mode": cell.mode.label, "seed": cell.seed, "study": cell.study_name}
+        if cell.study_name in skipped or cell.study_name not in known:
+            cells_rows.append({**base, "status": f"skipped: {skipped[cell.study_name]}"
+                               if cell.study_name in skipped else "not run"})
+            continue
+        study = optuna.load_study(study_name=cell.study_name, storage=rdb)
+        curve = cell_curve(cfg, study, cell, cost)
+        curves.setdefault((cell.dataset, cell.algorithm.name, cell.mode.name), []).append(curve)
+        last = curve[-1] if curve else {}
+        b = cfg.budget_seconds.get(cell.dataset)
+        cells_rows.append({
+            **base, "status": "done" if last.get("queries", 0) >= cfg.budget_queries else
+            "incomplete", "queries": last.get("queries", 0),
+            "test_at_query_budget": last.get("incumbent_test"),
+            "best_test_evaluated": last.get("best_test_evaluated"),
+            "train_seconds": last.get("train_seconds"), "proxy_seconds": last.get("proxy_seconds"),
+            "proxy_evals": last.get("proxy_evals"),
+            "budget_seconds": b,
+            "test_at_seconds_budget": _at(curve, "seconds", b) if b else None,
+            "test_at_seconds_budget_paper": _at(curve, "train_seconds", b) if b else None,
+            "reached_seconds_budget": (last.get("seconds", 0.0) >= b) if b else None,
+        })
+    files = {}
+    _write_csv(out / "cells.csv", cells_rows)
+    files["cells.csv"] = out / "cells.csv"
+    summary, tests = _summarise(cfg, cells_rows)
+    _write_csv(out / "summary.csv", summary)
+    files["summary.csv"] = out / "summary.csv"
+    if tests:
+        _write_csv(out / "paired_tests.csv", tests)
+        files["paired_tests.csv"] = out / "paired_tests.csv"
+    (out / "summary.md").write_text(_markdown(cfg, summary, tests, cells_rows, cost.missing))
+    files["summary.md"] = out / "summary.md"
+    for ds in cfg.datasets:
+        path = out / f"curves_{ds}.png"
+        if _plot(cfg, ds, curves, path):
+            files[path.name] = path
+    return summary, files
+
+
+def _summarise(cfg: CompareConfig, cells_rows: list[dict[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    summary, tests = [], []
+    metrics = ["test_at_query_budget"]
+    if cfg.budget_seconds:
+        metrics += ["test_at_seconds_budget", "test_at_seconds_budget_paper"]
+    for ds in cfg.datasets:
+        for a in cfg.algorithms:
+            by_mode: dict[str, dict[int, dict[str, Any]]] = {}
+            for m in cfg.modes:
+                rows = [r for r in cells_rows if r["dataset"] == ds and r["algorithm"] == a.label
+                        and r["mode"] == m.label]
+                # only runs that used the whole query budget enter the statistics
+                done = [r for r in rows if r["status"] == "done"]
+                by_mode[m.name] = {r["seed"]: r for r in done}
+                skipped = [r for r in rows if r["status"].startswith("skipped")]
+                entry: dict[str, Any] = {
+                    "dataset": ds, "algorithm": a.label, "backend": a.backend, "mode": m.label,
+                    "seeds": len(done), "status": skipped[0]["status"] if skipped and not done
+                    else ("done" if len(done) == len(rows) else
+                          f"{len(rows) - len(done)} of {len(rows)} seeds not finished"),
+                }
+                for key in metrics + ["best_test_evaluated", "train_seconds", "proxy_seconds"]:
+                    xs = [r.get(key) for r in done if r.get(key) is not None]
+                    entry[f"{key}_mean"] = statistics.mean(xs) if xs else None
+                    entry[f"{key}_std"] = statistics.stdev(xs) if len(xs) > 1 else (
+                        0.0 if xs else None)
+                summary.append(entry)
+            van = by_mode.get("vanilla", {})
+            for m in cfg.modes:
+                if m.proxy is None:
+                    continue
+                ass = by_mode[m.name]
+                common = sorted(set(van) & set(ass))
+                for key in metrics:
+                    pairs = [(ass[s][key], van[s][key]) for s in common
+                             if ass[s].get(key) is not None and van[s].get(key) is not None]
+                    t = paired_test([p[0] for p in pairs], [p[1] for p in pairs],
+                                    n_boot=cfg.bootstrap)
+                    tests.append({"dataset": ds, "algorithm": a.label, "mode": m.label,
+                                  "vs": "vanilla", "metric": key, **t})
+    return summary, tests
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _markdown(cfg: CompareConfig, summary: list[dict[str, Any]], tests: list[dict[str, Any]],
+              cells_rows: list[dict[str, Any]], missing: int) -> str:
+    proxies = sorted({m.proxy for m in cfg.modes if m.proxy})
+    secs = bool(cfg.budget_seconds)
+    lines = [
+        f"# {cfg.name}: proxy-assisted vs vanilla search on {cfg.benchmark}", "",
+        f"Storage `{redact(cfg.storage)}`. Search metric `{cfg.search_metric}`; reported: "
+        f"`{cfg.metric}` accuracy (%) of the incumbent (the best trial by the search metric), "
+        f"mean ± std over seeds {cfg.seeds[0]}..{cfg.seeds[-1]} ({len(cfg.seeds)} seeds). "
+        f"Budget: {cfg.budget_queries} benchmark queries per run"
+        + (", and simulated seconds " + ", ".join(f"{k} {v:,.0f} s" for k, v in
+                                                  cfg.budget_seconds.items()) if secs else "")
+        + ".", "",
+    ]
+    if proxies:
+        lines += [
+            f"Assisted modes: each query is the proxy argmax of {cfg.n_candidates} candidates "
+            f"(proxy: {', '.join(proxies)}; weights initialised with seed {cfg.proxy_init_seed}). "
+            f"The proxy saw the shared CIFAR-10 sample ({cfg.data['source']}, batch "
+            f"{cfg.data['batch_size']}, data seed {cfg.data['seed']}) for every target dataset, "
+            f"with the classifier width of the target (10 / 100 / 120 classes). Proxy time is "
+            f"measured compute seconds on this machine's device ({cfg.device}), charged once per "
+            f"architecture per run; the training time of a query is the simulated GPU time of "
+            f"the benchmark cost model.", ""]
+    head = "| dataset | algorithm | mode | seeds | test @ queries |"
+    sep = "|---|---|---|---|---|"
+    if secs:
+        head += " test @ seconds (train + proxy) | test @ seconds (paper: proxy free) |"
+        sep += "---|---|"
+    head += " best test evaluated | train s | proxy s |"
+    sep += "---|---|---|"
+    lines += ["## Best-found test accuracy", "", head, sep]
+    for r in summary:
+        if r["status"].startswith("skipped"):
+            n = 6 + (2 if secs else 0)
+            lines.append(f"| {r['dataset']} | {r['algorithm']} | {r['mode']} | "
+                         f"{r['status']} |" + " |" * (n - 2))
+            continue
+
+        def ms(key: str, digits: int = 2, r: dict[str, Any] = r) -> str:
+            mu, sd = r[f"{key}_mean"], r[f"{key}_std"]
+            return "-" if mu is None else f"{mu:.{digits}f} ± {sd:.{digits}f}"
+
+        line = (f"| {r['dataset']} | {r['algorithm']} | {r['mode']} | {r['seeds']} | "
+                f"{ms('test_at_query_budget')} |")
+        if secs:
+            line += f" {ms('test_at_seconds_budget')} | {ms('test_at_seconds_budget_paper')} |"
+        line += (f" {ms('best_test_evaluated')} | {ms('train_seconds', 0)} | "
+                 f"{ms('proxy_seconds', 1)} |")
+        lines.append(line)
+    if tests:
+        lines += ["", "## Assisted minus vanilla (paired over seeds)", "",
+                  "Mean difference of the incumbent's test accuracy (percentage points), its 95% "
+                  "paired-bootstrap interval (seeds resampled) and the two-sided Wilcoxon "
+                  "signed-rank p-value (zero differences dropped).", "",
+                  "| dataset | algorithm | mode | budget | pairs | mean diff | 95% CI | "
+                  "Wilcoxon p |", "|---|---|---|---|---|---|---|---|"]
+        names = {"test_at_query_budget": "queries", "test_at_seconds_budget": "seconds (honest)",
+                 "test_at_seconds_budget_paper": "seconds (proxy free)"}
+        for t in tests:
+            ci = "-" if t["ci_low"] is None else f"[{t['ci_low']:+.2f}, {t['ci_high']:+.2f}]"
+            md = "-" if t["mean_diff"] is None else f"{t['mean_diff']:+.2f}"
+            lines.append(f"| {t['dataset']} | {t['algorithm']} | {t['mode']} | "
+                         f"{names[t['metric']]} | {t['n']} | {md} | {ci} | "
+                         f"{_f(t['wilcoxon_p'], 3)} |")
+    if secs:
+        short = [r for r in cells_rows if r.get("reached_seconds_budget") is False]
+        lines += ["", f"Runs whose {cfg.budget_queries} queries ended before the seconds budget "
+                      f"(their incumbent at the end is used): {len(short)} of "
+                      f"{sum(1 for r in cells_rows if r.get('queries'))}."]
+    skipped = sorted({r["status"] for r in cells_rows if r["status"].startswith("skipped")})
+    if skipped:
+        lines += ["", "Skipped: " + "; ".join(s[9:] for s in skipped)]
+    if missing:
+        lines += ["", f"Warning: {missing} proxy scores were not in the cache; their time is "
+                      f"not charged."]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _grid_mean(curves: list[list[dict[str, Any]]], key: str, grid: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    vals = np.full((len(curves), len(grid)), np.nan)
+    for i, c in enumerate(curves):
+        xs = np.array([r[key] for r in c], float)
+        ys = np.array([np.nan if r["incumbent_test"] is None else r["incumbent_test"] for r in c])
+        idx = np.searchsorted(xs, grid, side="right") - 1
+        ok = idx >= 0
+        vals[i, ok] = ys[idx[ok]]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        full = ~np.isnan(vals).any(axis=0)  # mean only where every run has an incumbent
+        mean = np.where(full, np.nanmean(vals, axis=0), np.nan)
+        se = np.where(full, np.nanstd(vals, axis=0) / math.sqrt(max(len(curves), 1)), np.nan)
+    return mean, se
+
+
+def _plot(cfg: CompareConfig, ds: str, curves: dict[tuple[str, str, str], list],
+          path: Path) -> bool:
+    groups = {k: v for k, v in curves.items() if k[0] == ds and v}
+    if not groups:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    algo_color = {a.name: colors[i % len(colors)] for i, a in enumerate(cfg.algorithms)}
+    styles = ["-", "--", "-.", ":"]
+    mode_style = {m.name: styles[i % len(styles)] for i, m in enumerate(cfg.modes)}
+    labels = {a.name: a.label for a in cfg.algorithms} | {m.name: m.label for m in cfg.modes}
+    qgrid = np.arange(1, cfg.budget_queries + 1, dtype=float)
+    smax = max(c[-1]["seconds"] for v in groups.values() for c in v if c)
+    sgrid = np.linspace(0, smax, 300)
+    for (_, a, m), cs in groups.items():
+        color, style = algo_color[a], mode_style[m]
+        label = f"{labels[a]} {labels[m]}"
+        for ax, key, grid in ((axes[0], "queries", qgrid), (axes[1], "seconds", sgrid)):
+            mean, se = _grid_mean(cs, key, grid)
+            ax.plot(grid, mean, style, color=color, label=label)
+            ax.fill_between(grid, mean - se, mean + se, color=color, alpha=0.12)
+        if any(c[-1]["proxy_seconds"] > 0 for c in cs if c):
+            mean, _ = _grid_mean(cs, "train_seconds", sgrid)
+            axes[1].plot(sgrid, mean, style, color=color, alpha=0.45, linewidth=0.9,
+                         label=f"{label} (proxy time not charged)")
+    if cfg.budget_seconds.get(ds):
+        axes[1].axvline(cfg.budget_seconds[ds], color="grey", linewidth=0.8)
+    axes[0].set_xlabel("benchmark queries")
+    axes[1].set_xlabel("simulated seconds (training + proxy compute)")
+    for ax in axes:
+        ax.set_ylabel(f"{cfg.metric} accuracy of incumbent (%)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=6, ncol=1)
+    lows = [r["incumbent_test"] for v in groups.values() for c in v
+            for r in c[len(c) // 5:] if r["incumbent_test"] is not None]
+    if lows:
+        lo = float(np.percentile(lows, 2))
+        for ax in axes:
+            ax.set_ylim(bottom=lo)
+    fig.suptitle(f"{cfg.name} on {ds}: mean best-so-far ± s.e. over seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
