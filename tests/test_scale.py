@@ -33,26 +33,6 @@ from zcnas.storage import get_engine
 
 
 ROOT = Path(__file__).resolve().parents[1]
-SLOW_PROXY = '''
-import os
-import time
-import warnings
-
-from zcnas.proxies import Proxy
-from zcnas.proxies import register_proxy
-
-
-@register_proxy("slow_scale_test")
-class SlowProxy(Proxy):
-    """Test proxy: the parameter count, after sleeping $SLOW_SECONDS."""
-
-    uses_data = False
-    uses_labels = False
-
-    def compute(self, model, batch):
-        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.2")))
-        return sum(p.numel() for p in model.parameters()) / 1e6
-'''
 
 
 @register_proxy("nan_on_pool_test")
@@ -165,12 +145,11 @@ def test_three_workers_postgres(postgres_url: str) -> None:
 
 # --- a killed worker ----------------------------------------------------------------------------
 def _cli(tmp_path: Path, url: str, seed: int, seconds: float) -> subprocess.Popen:
-    (tmp_path / "slowproxy.py").write_text(SLOW_PROXY)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
            "SLOW_SECONDS": str(seconds), "OMP_NUM_THREADS": "1"}
     code = "import slowproxy, sys; from zcnas.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen(
-        [sys.executable, "-c", code, "score-space", "--proxy", "slow_scale_test", "--storage", url,
+        [sys.executable, "-c", code, "score-space", "--proxy", "slow_test", "--storage", url,
          "--slice", "20:26", "--seed", str(seed), "--data", "synthetic", "--batch-size", "2",
          "--heartbeat-interval", "1", "--grace-period", "2", "--no-progress"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -222,7 +201,7 @@ def _kill_and_rerun(tmp_path: Path, url: str) -> None:
     assert retries[0].params == killed.params  # the same architecture, reclaimed
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE]
     assert sorted(t.user_attrs["space_index"] for t in complete) == list(range(20, 26))
-    rows = _score_rows(url, "slow_scale_test", seed)
+    rows = _score_rows(url, "slow_test", seed)
     assert len(rows) == 6 and all(c == 1 for _, c in rows)
 
 

@@ -20,29 +20,9 @@ from zcnas.studies import runs
 
 
 ROOT = Path(__file__).resolve().parents[2]
-SLOW_PROXY = '''
-import os
-import time
-
-from zcnas.proxies import Proxy
-from zcnas.proxies import register_proxy
-
-
-@register_proxy("slow_test")
-class SlowProxy(Proxy):
-    """Test proxy: the parameter count, after sleeping $SLOW_SECONDS."""
-
-    uses_data = False
-    uses_labels = False
-
-    def compute(self, model, batch):
-        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.2")))
-        return sum(p.numel() for p in model.parameters()) / 1e6
-'''
 
 
 def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int = 3) -> Path:
-    (tmp_path / "slowproxy.py").write_text(SLOW_PROXY)
     study = tmp_path / "study.toml"
     study.write_text(textwrap.dedent(f"""
         [study]
@@ -72,8 +52,8 @@ def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int
 
 
 def _worker(tmp_path: Path, study: Path, seconds: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "SLOW_SECONDS": str(seconds),
-           "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
+           "SLOW_SECONDS": str(seconds), "OMP_NUM_THREADS": "1"}
     code = "import slowproxy, sys; from zcnas.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, "run", str(study)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
