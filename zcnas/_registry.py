@@ -135,5 +135,9 @@ class Registry(Generic[T]):
                     _logger.warning("%s", exc)
         return sorted(self._classes)
 
+    def is_entry_point(self, name: str) -> bool:
+        """True if ``name`` comes from an installed package's entry point."""
+        return name in self._plugin_entry_points()
+
     def is_registered(self, name: str) -> bool:
         return name in self._classes or name in self._plugin_entry_points()

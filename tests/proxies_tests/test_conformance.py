@@ -22,7 +22,26 @@ POOL_SKIP = "|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|av
 
 # Proxies known to rank POOL_SKIP above BEST_C10, with the evidence. A proxy listed here gets an
 # xfail for the direction test only (keep the reason specific). None of the built-ins is here.
-KNOWN_MISORDERED: dict[str, str] = {}
+KNOWN_MISORDERED: dict[str, str] = {
+    "myproxy": "plugins/template's placeholder (std of the logits) is a copy-me stub, not a "
+               "predictor; its own tests check it",
+}
+
+# Ensembles combine cached member scores inside zcnas.score (a reference pool of cells), so the
+# kit's direct ``compute`` checks do not apply; tests/analysis_tests/test_ensembles.py covers them.
+ENSEMBLES = {"ensemble", "learned_ensemble"}
+
+
+def _registered() -> list[str]:
+    """Proxies of zcnas and of installed plugins (entry points). Throw-away proxies that other
+    test modules register in the same process are left out."""
+    from zcnas.proxies import PROXIES
+
+    def shipped(name: str) -> bool:
+        module = PROXIES.get_class(name).__module__
+        return module.startswith("zcnas.") or PROXIES.is_entry_point(name)
+
+    return [n for n in list_proxies() if n not in ENSEMBLES and shipped(n)]
 
 # Proxies whose four NB201 scores take more than ~5 s on one CPU thread.
 SLOW = {"grasp"}
@@ -40,7 +59,7 @@ def cifar_batch(shared_data) -> Batch:  # noqa: ANN001 - pytest fixture
 class TestRegisteredProxies(ProxyTestCase):
     """The kit's tests, once per registered proxy, on the real CIFAR-10 sample."""
 
-    @pytest.fixture(params=_params(list_proxies()))
+    @pytest.fixture(params=_params(_registered()))
     def proxy(self, request: pytest.FixtureRequest) -> Proxy:
         return get_proxy(request.param)
 
@@ -55,7 +74,7 @@ def test_builtins_registered() -> None:
     assert expected <= set(list_proxies())
 
 
-@pytest.mark.parametrize("name", _params(list_proxies()))
+@pytest.mark.parametrize("name", _params(_registered()))
 def test_orders_best_cell_above_pool_skip_cell(name: str, shared_data) -> None:  # noqa: ANN001
     if name in KNOWN_MISORDERED:
         pytest.xfail(KNOWN_MISORDERED[name])
