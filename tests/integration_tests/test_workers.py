@@ -79,7 +79,8 @@ def _three_workers_share_one_study(tmp_path: Path, storage: str) -> None:
 def _kill_and_resume(tmp_path: Path, storage: str) -> None:
     name = f"kill-{uuid.uuid4().hex[:8]}"
     study_file = _setup(tmp_path, storage, name, n_trials=5, grace=3)
-    proc = _worker(tmp_path, study_file, 1.5)
+    # 4 s trials: the kill must land inside a trial, even when polling the database is slow
+    proc = _worker(tmp_path, study_file, 4.0)
     deadline = time.monotonic() + 240
     before: dict[int, float] = {}
     while time.monotonic() < deadline:
