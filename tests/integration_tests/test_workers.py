@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 import signal
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int = 3) -> Path:
     study = tmp_path / "study.toml"
+    # a fresh init seed per study: the score cache (shared by the tests on one PostgreSQL
+    # database) must not turn the slow proxy's trials into instant cache hits
+    init_seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
     study.write_text(textwrap.dedent(f"""
         [study]
         name = "{name}"
@@ -40,6 +44,7 @@ def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int
         [objective]
         kind = "proxy"
         proxy = "slow_test"
+        init_seed = {init_seed}
 
         [sampler]
         name = "RandomSampler"
