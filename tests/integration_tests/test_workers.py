@@ -27,7 +27,7 @@ def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int
     study = tmp_path / "study.toml"
     # a fresh init seed per study: the score cache (shared by the tests on one PostgreSQL
     # database) must not turn the slow proxy's trials into instant cache hits
-    init_seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    init_seed = int(hashlib.sha256(name.encode()).hexdigest()[:7], 16)  # < 2**31 (SQL INTEGER)
     study.write_text(textwrap.dedent(f"""
         [study]
         name = "{name}"
