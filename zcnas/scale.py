@@ -58,6 +58,7 @@ from zcnas.integration._storage import create_study
 from zcnas.integration._storage import make_storage
 from zcnas.integration._storage import optimize_exact
 from zcnas.integration._storage import retried_numbers
+from zcnas.integration._storage import set_trial_user_attrs
 from zcnas.integration._storage import trial_counts
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
@@ -175,15 +176,14 @@ class SliceObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         space = self.inner.space
         arch = suggest_arch(trial, space)
-        trial.set_user_attr("space_index", arch_index(space, arch))
         rec = self.inner._score(self.inner.proxy, arch)
-        trial.set_user_attr("arch_key", rec.key.arch_key)
-        trial.set_user_attr("cached", rec.cached)
-        trial.set_user_attr("seconds", rec.seconds)
-        if not rec.ok or rec.value is None:
-            trial.set_user_attr("fail_reason", rec.reason or "non-finite value")
-            return float("nan")
-        return float(rec.value)
+        attrs = {"space_index": arch_index(space, arch), "arch_key": rec.key.arch_key,
+                 "cached": rec.cached, "seconds": rec.seconds}
+        failed = not rec.ok or rec.value is None
+        if failed:
+            attrs["fail_reason"] = rec.reason or "non-finite value"
+        set_trial_user_attrs(trial, attrs)
+        return float("nan") if failed else float(rec.value)  # type: ignore[arg-type]
 
 
 def _worker(cfg: dict[str, Any]) -> int:

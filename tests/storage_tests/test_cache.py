@@ -179,3 +179,21 @@ def test_malformed_url() -> None:
 def test_sqlite_in_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open database"):
         ScoreCache(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+
+
+def test_sqlite_files_use_the_write_ahead_log(tmp_path: Path) -> None:
+    """Commits append to a WAL (fast per trial, readers never block the writer); the database
+    file stays a plain SQLite file that any other tool can open."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from zcnas.storage import get_engine
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    with get_engine(url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    ScoreCache(url)
+    with sqlite3.connect(tmp_path / "wal.db") as plain:
+        assert ("zcnas_scores",) in plain.execute("select name from sqlite_master").fetchall()

@@ -24,6 +24,7 @@ from zcnas.evaluate import score_record
 from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
 from zcnas.integration._cost import FlopsCostModel
+from zcnas.integration._storage import set_trial_user_attrs
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
 from zcnas.spaces import Arch
@@ -125,20 +126,22 @@ class ProxyObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         arch = suggest_arch(trial, self.space)
         rec = self._score(self.proxy, arch)
-        for k, v in record_attrs(rec, self.proxy).items():
-            trial.set_user_attr(k, v)
+        attrs = record_attrs(rec, self.proxy)
         spent = 0.0 if rec.cached else rec.seconds
         values = [rec.value]
         reason = rec.reason
         for name, proxy in zip(self.objectives[1:], self._extra):
             extra = self._score(proxy, arch)
             spent += 0.0 if extra.cached else extra.seconds
-            trial.set_user_attr(f"{name}_value", extra.value)
+            attrs[f"{name}_value"] = extra.value
             values.append(extra.value)
             reason = reason or (None if extra.ok else f"{name}: {extra.reason}")
-        trial.set_user_attr("proxy_seconds", spent)
-        if reason is not None or any(v is None or not math.isfinite(v) for v in values):
-            trial.set_user_attr("fail_reason", reason or "non-finite value")
+        attrs["proxy_seconds"] = spent
+        failed = reason is not None or any(v is None or not math.isfinite(v) for v in values)
+        if failed:
+            attrs["fail_reason"] = reason or "non-finite value"
+        set_trial_user_attrs(trial, attrs)
+        if failed:
             nan = float("nan")
             return nan if len(values) == 1 else tuple(nan for _ in values)
         assert all(v is not None for v in values)
@@ -212,7 +215,6 @@ class BenchmarkObjective:
                            f"/v{getattr(self.cost_model, 'version', '?')}"),
             "zcnas_version": __version__,
         }
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        set_trial_user_attrs(trial, attrs)
         return float(value)
 

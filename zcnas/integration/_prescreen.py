@@ -32,6 +32,7 @@ from optuna.trial import TrialState
 from zcnas.data import Batch
 from zcnas.evaluate import score_record
 from zcnas.exceptions import ZcnasError
+from zcnas.integration._storage import set_user_attrs
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
 from zcnas.spaces import Arch
@@ -42,13 +43,6 @@ from zcnas.storage import ScoreRecord
 
 
 Mode = Literal["preselect", "mutation"]
-
-
-def _set_user_attrs(study: Study, trial: FrozenTrial, attrs: Mapping[str, Any]) -> None:
-    # A sampler only holds a FrozenTrial; Optuna's own samplers write trial attributes the same
-    # way (through the study's storage).
-    for key, value in attrs.items():
-        study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
 def _better(direction: str) -> Any:
@@ -150,7 +144,7 @@ class ProxyPrescreenSampler(BaseSampler):
             parent = self._parent(study)
             if parent is None:  # initial population: the base sampler alone
                 arch = self._base_proposals(study, trial, 1)[0]
-                _set_user_attrs(study, trial, {
+                set_user_attrs(study._storage, trial._trial_id, {
                     "prescreen_mode": "mutation-startup", "prescreen_proxy": self.proxy.name,
                     "prescreen_n_candidates": 1, "prescreen_n_unique": 1,
                     "prescreen_proxy_evals": 0, "prescreen_proxy_seconds": 0.0,
@@ -176,7 +170,7 @@ class ProxyPrescreenSampler(BaseSampler):
         }
         if parent is not None:
             attrs["prescreen_parent"] = parent.number
-        _set_user_attrs(study, trial, attrs)
+        set_user_attrs(study._storage, trial._trial_id, attrs)
         return dict(chosen.arch)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+import json
 import logging
 import time
 from typing import Any
@@ -14,11 +16,14 @@ import warnings
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages import BaseStorage
 from optuna.storages import RDBStorage
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
 from zcnas.exceptions import StorageError
@@ -28,9 +33,11 @@ from zcnas.storage import ScoreCache
 from zcnas.storage import default_storage
 from zcnas.storage import get_engine
 from zcnas.storage import redact
+from zcnas.storage import tune_sqlite
 
 
 _logger = logging.getLogger(__name__)
+_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def _clean(message: str, url: str) -> str:
@@ -71,13 +78,43 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int | None = 60,
                 }
             # several workers may start on a fresh database at once: create the schema in turn
             with StudyLock(url, "<schema>"):
-                return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                rdb = RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            tune_sqlite(rdb.engine)
+            return rdb
     except Exception as exc:
         raise StorageError(
             f"cannot use {redact(url)} as Optuna storage: {type(exc).__name__}: "
             f"{_clean(str(exc), url)}; check the URL and run `optuna storage upgrade --storage URL` "
             f"if the schema is old"
         ) from None
+
+
+def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Write all of ``attrs`` to a running trial: one multi-row upsert on SQLite/PostgreSQL RDB
+    storage, ``set_trial_user_attr`` per key elsewhere. Same rows as Optuna writes itself."""
+    backend = getattr(storage, "_backend", storage)  # Optuna's _CachedStorage wraps the RDB
+    if not attrs or not isinstance(backend, RDBStorage) or backend.engine.name not in _UPSERT:
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    table = models.TrialUserAttributeModel
+    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+    stmt = _UPSERT[backend.engine.name](table).values(rows)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.trial_id, table.key],
+                                      set_={"value_json": stmt.excluded.value_json})
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        backend.check_trial_is_updatable(trial_id, trial.state)
+        session.execute(stmt)
+
+
+def set_trial_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """``trial.set_user_attr`` for every item of ``attrs``, in one transaction."""
+    set_user_attrs(trial.storage, trial._trial_id, attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def _directions(values: Iterable[Any]) -> list[str]:

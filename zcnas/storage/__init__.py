@@ -11,9 +11,11 @@ from zcnas.storage._url import DEFAULT_STORAGE
 from zcnas.storage._url import default_storage
 from zcnas.storage._url import get_engine
 from zcnas.storage._url import redact
+from zcnas.storage._url import tune_sqlite
 
 
 __all__ = [
     "DEFAULT_STORAGE", "ScoreCache", "ScoreKey", "ScoreRecord", "current_revision",
-    "default_storage", "get_engine", "head_revision", "params_hash", "redact", "upgrade",
+    "default_storage", "get_engine", "head_revision", "params_hash", "redact", "tune_sqlite",
+    "upgrade",
 ]
