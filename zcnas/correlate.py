@@ -92,6 +92,21 @@ def score_many(space: Any, proxies: Sequence[Proxy], arch_keys: Sequence[str], b
     return scores, seconds
 
 
+def sample_keys(space: Any, n: int, seed: int, exclude: Sequence[str] = ()) -> list[str]:
+    """The keys of ``space.sample(n, seed)`` minus ``exclude``, topped up to ``n`` from a larger
+    draw with the same seed: a held-out evaluation keeps the cells (and cached scores) of the same
+    run without ``--holdout``, except the excluded ones."""
+    excluded = set(exclude)
+    keys = [k for k in (space.key(a) for a in space.sample(min(space.size(), n), seed=seed))
+            if k not in excluded]
+    if len(keys) < n:
+        have = set(keys)
+        larger = space.sample(min(space.size(), n + len(excluded)), seed=seed)
+        keys += [k for k in (space.key(a) for a in larger)
+                 if k not in excluded and k not in have][: n - len(keys)]
+    return keys
+
+
 def correlate(*, space: str = "nb201",
               proxies: Sequence[str] = ("gradsign", "gradalign", "synflow", "naswot", "params"),
               proxy_params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -137,9 +152,7 @@ def correlate(*, space: str = "nb201",
         proxy_params["learned_ensemble"] = {"path": str(path)}
     proxy_objs = [get_proxy(name, **proxy_params.get(name, {})) for name in proxies]
     if arch_keys is None:
-        excluded = set(exclude)
-        pool = [sp.key(a) for a in sp.sample(min(sp.size(), n + len(excluded)), seed=sample_seed)]
-        arch_keys = [k for k in pool if k not in excluded][:n]
+        arch_keys = sample_keys(sp, n, sample_seed, exclude)
     else:
         arch_keys = [sp.key(sp.as_arch(k)) for k in arch_keys]
     truth = {ds: np.array([bm.query(k, ds, metric) for k in arch_keys]) for ds in datasets}

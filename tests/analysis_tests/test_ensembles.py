@@ -7,6 +7,7 @@ import pytest
 
 from zcnas.analysis import paired_difference
 from zcnas.correlate import correlate
+from zcnas.correlate import sample_keys
 from zcnas.data import load_batch
 from zcnas.ensembles import fit_ensemble
 from zcnas.ensembles import fit_weights
@@ -82,3 +83,14 @@ def test_paired_difference_detects_a_better_ranker() -> None:
     diff = paired_difference(better, worse, truth, n_bootstrap=200)
     assert diff.kendall > 0 and diff.significant
     assert not paired_difference(worse, better, truth, n_bootstrap=200).significant
+
+
+def test_holdout_keeps_the_cells_of_the_plain_run() -> None:
+    """Excluding training cells drops only those: the rest of the n cells (and their cached
+    scores) are those of the same run without --holdout, topped up to n from the same seed."""
+    space = get_space("nb201")
+    plain = sample_keys(space, 400, seed=0)
+    excluded = plain[:7] + [space.key(space.arch_at(i)) for i in range(5)]
+    held = sample_keys(space, 400, seed=0, exclude=excluded)
+    assert len(held) == len(set(held)) == 400 and not set(held) & set(excluded)
+    assert set(plain) - set(excluded) <= set(held)
