@@ -61,6 +61,12 @@ def postgres_url() -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs twice: on a fresh SQLite file and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
 def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.nn.Module:
     """A freshly initialised NB201 network in train mode (as the scoring choke point builds it)."""
     space = zcnas.get_space("nb201")
@@ -68,6 +74,24 @@ def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch
     model = space.build(space.parse(arch)).to(dtype)
     model.train()
     return model
+
+
+def oom_above(monkeypatch: pytest.MonkeyPatch, limit: int) -> list[int]:
+    """Make every per-sample chunk larger than ``limit`` raise a (fake) CUDA out-of-memory;
+    returns the list of chunk sizes tried, in order."""
+    from zcnas.proxies import _persample
+
+    real = _persample._vmap_chunk
+    seen: list[int] = []
+
+    def fake(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append(len(inputs))
+        if len(inputs) > limit:
+            raise torch.OutOfMemoryError("fake: CUDA out of memory")
+        return real(model, inputs, targets, names, **kw)
+
+    monkeypatch.setattr(_persample, "_vmap_chunk", fake)
+    return seen
 
 
 def as_dtype(batch: Batch, dtype: torch.dtype) -> Batch:

@@ -133,14 +133,8 @@ def _three_workers(url: str, start: int = 100, n: int = 40) -> None:
 
 
 @pytest.mark.slow
-def test_three_workers_sqlite(sqlite_url: str) -> None:
-    _three_workers(sqlite_url)
-
-
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_three_workers_postgres(postgres_url: str) -> None:
-    _three_workers(postgres_url)
+def test_three_workers(storage_url: str) -> None:
+    _three_workers(storage_url)
 
 
 # --- a killed worker ----------------------------------------------------------------------------
@@ -206,14 +200,8 @@ def _kill_and_rerun(tmp_path: Path, url: str) -> None:
 
 
 @pytest.mark.slow
-def test_killed_worker_is_reclaimed_sqlite(tmp_path: Path, sqlite_url: str) -> None:
-    _kill_and_rerun(tmp_path, sqlite_url)
-
-
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_killed_worker_is_reclaimed_postgres(tmp_path: Path, postgres_url: str) -> None:
-    _kill_and_rerun(tmp_path, postgres_url)
+def test_killed_worker_is_reclaimed(tmp_path: Path, storage_url: str) -> None:
+    _kill_and_rerun(tmp_path, storage_url)
 
 
 # --- failed scores ------------------------------------------------------------------------------

@@ -369,16 +369,14 @@ def test_interrupted_trial_is_retried_by_the_next_run(sqlite_url: str, cache: Sc
     assert counts.complete == 3 and counts.finished == 3
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_user_attrs_written_in_one_transaction_match_optuna(backend: str, tmp_path: Path,
-                                                            request: pytest.FixtureRequest) -> None:
+def test_user_attrs_written_in_one_transaction_match_optuna(storage_url: str, tmp_path: Path
+                                                            ) -> None:
     """``set_trial_user_attrs`` stores exactly what ``set_user_attr`` would, overwrites
     existing keys, and refuses a finished trial like Optuna does."""
     from zcnas.integration._storage import set_trial_user_attrs
 
-    url = (f"sqlite:///{tmp_path / 'attrs.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    study = create_study(f"attrs-{backend}-{tmp_path.name}", storage=url, heartbeat_interval=None)
+    url = storage_url
+    study = create_study(f"attrs-{tmp_path.name}", storage=url, heartbeat_interval=None)
     attrs = {"a": 1, "b": [1.5, None], "c": {"x": "y"}, "d": True}
     trial = study.ask()
     trial.set_user_attr("a", 0)

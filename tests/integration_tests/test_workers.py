@@ -133,22 +133,10 @@ def _kill_and_resume(tmp_path: Path, storage: str) -> None:
 
 
 @pytest.mark.slow
-def test_three_workers_sqlite(tmp_path: Path, sqlite_url: str) -> None:
-    _three_workers_share_one_study(tmp_path, sqlite_url)
+def test_three_workers(tmp_path: Path, storage_url: str) -> None:
+    _three_workers_share_one_study(tmp_path, storage_url)
 
 
 @pytest.mark.slow
-def test_kill_and_resume_sqlite(tmp_path: Path, sqlite_url: str) -> None:
-    _kill_and_resume(tmp_path, sqlite_url)
-
-
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_three_workers_postgres(tmp_path: Path, postgres_url: str) -> None:
-    _three_workers_share_one_study(tmp_path, postgres_url)
-
-
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_kill_and_resume_postgres(tmp_path: Path, postgres_url: str) -> None:
-    _kill_and_resume(tmp_path, postgres_url)
+def test_kill_and_resume(tmp_path: Path, storage_url: str) -> None:
+    _kill_and_resume(tmp_path, storage_url)

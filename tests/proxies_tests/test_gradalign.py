@@ -17,13 +17,13 @@ from conftest import RESNET
 from conftest import WEAK
 from conftest import as_dtype
 from conftest import build
+from conftest import oom_above
 import pytest
 import torch
 
 import zcnas
 from zcnas.data import Batch
 from zcnas.exceptions import ZcnasError
-from zcnas.proxies import _persample
 from zcnas.proxies._gradalign import alignment_from_gram
 from zcnas.proxies._gradalign import logdet_from_gram
 from zcnas.proxies._persample import per_sample_gram
@@ -65,14 +65,7 @@ def test_chunked_equals_unchunked_and_recomputes_blocks(
         batch16: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = as_dtype(batch16, torch.float64)
     whole = per_sample_gram(build(WEAK, torch.float64), batch)
-    real = _persample._vmap_chunk
-    calls: list[int] = []
-
-    def counting(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
-        calls.append(len(inputs))
-        return real(model, inputs, targets, names, **kw)
-
-    monkeypatch.setattr(_persample, "_vmap_chunk", counting)
+    calls = oom_above(monkeypatch, len(batch))  # never fails: counts the chunk passes
     chunked = per_sample_gram(build(WEAK, torch.float64), batch, chunk_size=6)  # 6, 6, 4
     assert len(calls) == 6  # c(c+1)/2 chunk passes for c = 3
     torch.testing.assert_close(chunked, whole, rtol=1e-10, atol=0)
@@ -82,16 +75,7 @@ def test_chunked_equals_unchunked_and_recomputes_blocks(
 def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = zcnas.get_proxy("gradalign", chunk_size=4)
     expected = proxy.compute(build(WEAK), batch16)
-    real = _persample._vmap_chunk
-    seen: list[int] = []
-
-    def fake(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(len(inputs))
-        if len(inputs) > 4:
-            raise torch.OutOfMemoryError("fake: CUDA out of memory")
-        return real(model, inputs, targets, names, **kw)
-
-    monkeypatch.setattr(_persample, "_vmap_chunk", fake)
+    seen = oom_above(monkeypatch, 4)
     got = zcnas.get_proxy("gradalign").compute(build(WEAK), batch16)
     assert seen[:3] == [16, 8, 4] and max(seen[3:]) == 4
     assert got == pytest.approx(expected, rel=1e-12)

@@ -17,6 +17,7 @@ from conftest import DISCONNECTED
 from conftest import RESNET
 from conftest import WEAK
 from conftest import build
+from conftest import oom_above
 import pytest
 import torch
 
@@ -122,16 +123,7 @@ def test_chunked_equals_unchunked(batch16: Batch, batch8_f64: Batch) -> None:
 
 def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = sign_counts(build(WEAK), batch16, chunk_size=4)
-    real = _persample._vmap_chunk
-    seen: list[int] = []
-
-    def fake(model, inputs, targets, names, **kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(len(inputs))
-        if len(inputs) > 4:
-            raise torch.OutOfMemoryError("fake: CUDA out of memory")
-        return real(model, inputs, targets, names, **kw)
-
-    monkeypatch.setattr(_persample, "_vmap_chunk", fake)
+    seen = oom_above(monkeypatch, 4)
     counts: dict[str, torch.Tensor] = {}
     used = stream_per_sample_grads(
         build(WEAK), batch16,
