@@ -56,6 +56,7 @@ from zcnas.storage import ScoreCache
 from zcnas.storage import default_storage
 from zcnas.storage import redact
 from zcnas.studies import StudyConfigError
+from zcnas.studies import check_section
 from zcnas.studies import run_study
 from zcnas.studies import sampler_class
 
@@ -171,25 +172,6 @@ class CompareConfig:
                               ).hexdigest()[:16]
 
 
-def _check(section: str, given: Mapping[str, Any], keys: Mapping[str, tuple[Any, Any]]
-           ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in given:
-        if k not in keys:
-            raise StudyConfigError(f"unknown key {k!r} in [{section}]; allowed: {', '.join(keys)}")
-    for k, (typ, default) in keys.items():
-        if k not in given:
-            if default is ...:
-                raise StudyConfigError(f"[{section}] needs {k!r}")
-            out[k] = default
-            continue
-        v = given[k]
-        if not isinstance(v, typ) or isinstance(v, bool):
-            raise StudyConfigError(f"[{section}] {k} has the wrong type: {v!r}")
-        out[k] = v
-    return out
-
-
 def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: bool = False,
                  seeds: int | None = None, storage: str | None = None) -> CompareConfig:
     """Read and validate a compare file; ``quick`` applies its ``[quick]`` overrides and names
@@ -209,8 +191,8 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
         if k not in allowed:
             raise StudyConfigError(f"unknown section {k!r} in compare file; allowed: "
                                    f"{', '.join(sorted(allowed))}")
-    c = _check("compare", raw.get("compare", {}), _COMPARE_KEYS)
-    data = _check("data", raw.get("data", {}), _DATA_KEYS)
+    c = check_section("compare", raw.get("compare", {}), _COMPARE_KEYS)
+    data = check_section("data", raw.get("data", {}), _DATA_KEYS)
     quick_raw = dict(raw.get("quick", {}))
     for k in quick_raw:
         if k not in _QUICK_KEYS:
@@ -226,8 +208,9 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
     if not seed_list or len(set(seed_list)) != len(seed_list) or not all(
             isinstance(s, int) for s in seed_list):
         raise StudyConfigError("[compare] seeds must be a count >= 1 or a list of distinct integers")
-    algos = {n: _check(f"algorithm.{n}", a, _ALGO_KEYS) for n, a in raw.get("algorithm", {}).items()}
-    modes = {n: _check(f"mode.{n}", m, _MODE_KEYS) for n, m in raw.get("mode", {}).items()}
+    algos = {n: check_section(f"algorithm.{n}", a, _ALGO_KEYS)
+             for n, a in raw.get("algorithm", {}).items()}
+    modes = {n: check_section(f"mode.{n}", m, _MODE_KEYS) for n, m in raw.get("mode", {}).items()}
     modes.setdefault("vanilla", {"label": "vanilla", "proxy": None, "proxy_params": {}})
     pick_a = c["algorithms"] if c["algorithms"] is not None else list(algos)
     pick_m = c["modes"] if c["modes"] is not None else list(modes)

@@ -34,6 +34,7 @@ same study(ies) until ``n_trials`` trials are finished; trials of killed workers
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import difflib
@@ -144,11 +145,43 @@ _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a l
 
 
 def _type_ok(value: Any, typ: Any) -> bool:
-    if typ is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, typ)
+    """``typ`` is a type or a tuple of types; a bool is never a number."""
+    types = typ if isinstance(typ, tuple) else (typ,)
+    if isinstance(value, bool):
+        return bool in types
+    return any(isinstance(value, (int, float) if t is float else t) for t in types)
+
+
+def _type_name(typ: Any) -> str:
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in (typ if isinstance(typ, tuple)
+                                                                  else (typ,)))
+
+
+def check_section(section: str, given: Mapping[str, Any], keys: Mapping[str, tuple[Any, Any]],
+                  choices: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """Validate one ``[section]`` of a study file against ``keys`` (name -> (type, default);
+    default ``...`` = required): unknown keys, missing keys, wrong types and values outside
+    ``choices`` raise ``StudyConfigError`` naming the fix. Returns the section with defaults."""
+    for key in given:
+        if key not in keys:
+            raise StudyConfigError(f"unknown key {key!r} in [{section}]: {_hint(key, list(keys))}"
+                                   f"allowed: {', '.join(keys)}")
+    out: dict[str, Any] = {}
+    for key, (typ, default) in keys.items():
+        if key not in given:
+            if default is ...:
+                raise StudyConfigError(f"[{section}] needs {key!r}")
+            out[key] = default
+            continue
+        value = given[key]
+        if not _type_ok(value, typ):
+            raise StudyConfigError(f"[{section}] {key} must be {_type_name(typ)}, got {value!r}")
+        allowed = (choices or {}).get(key)
+        if allowed and value not in allowed:
+            raise StudyConfigError(f"[{section}] {key} = {value!r}: choose one of "
+                                   f"{', '.join(map(str, allowed))}")
+        out[key] = float(value) if typ is float else value
+    return out
 
 
 def sampler_names() -> list[str]:
@@ -196,30 +229,8 @@ def validate(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             raise StudyConfigError(f"{key} must be {_TYPE_NAMES[typ]}, got {value!r}")
         cfg[key] = value
     for section, keys in SCHEMA.items():
-        given = dict(raw.get(section, {}))
-        for key in given:
-            if key not in keys:
-                raise StudyConfigError(
-                    f"unknown key {key!r} in [{section}]: {_hint(key, list(keys))}"
-                    f"allowed: {', '.join(keys)}"
-                )
-        out: dict[str, Any] = {}
-        for key, (typ, default) in keys.items():
-            if key not in given:
-                if default is ...:
-                    raise StudyConfigError(f"[{section}] needs {key!r}")
-                out[key] = default
-                continue
-            value = given[key]
-            if not _type_ok(value, typ):
-                raise StudyConfigError(f"[{section}] {key} must be {_TYPE_NAMES[typ]}, "
-                                       f"got {value!r}")
-            choices = CHOICES.get((section, key))
-            if choices and value not in choices:
-                raise StudyConfigError(f"[{section}] {key} = {value!r}: choose one of "
-                                       f"{', '.join(choices)}")
-            out[key] = float(value) if typ is float else value
-        cfg[section] = out
+        choices = {k: v for (sec, k), v in CHOICES.items() if sec == section}
+        cfg[section] = check_section(section, dict(raw.get(section, {})), keys, choices)
     _check_rules(cfg)
     return cfg
 
