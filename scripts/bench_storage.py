@@ -1,7 +1,7 @@
 """Storage + sampler overhead per trial: time in Optuna/SQL vs time in the proxy.
 
 For each storage (SQLite on disk, SQLite on /dev/shm, PostgreSQL if given), each worker count
-and each sampler, a fresh study runs ``--trials`` trials of ``ProxyObjective(nb201, params)``
+and each sampler, a fresh study runs ``--trials`` trials of ``ProxyObjective(nb201, --proxy)``
 through :func:`zcnas.integration.optuna.optimize_exact` (the ``zcnas run`` loop: heartbeat,
 allocation lock, score cache in the same database). Per configuration it prints
 
@@ -9,7 +9,12 @@ allocation lock, score cache in the same database). Per configuration it prints
 * ``proxy``: seconds spent computing proxy scores (sum of the trials' ``proxy_seconds``);
 * ``overhead/trial``: (sum of worker wall times - proxy seconds) / trials, i.e. everything that
   is not the proxy: Optuna's storage commits, the sampler, the zcnas score cache, the lock;
+* ``overhead %``: that overhead as a share of the study's time, overhead / (overhead + proxy);
 * ``trials/s``: throughput.
+
+``--proxy params`` (default; synthetic 2-image batch) isolates the overhead; ``--proxy gradsign
+--data cifar10 --batch-size 64`` gives its share of a real GradSign study (fresh init seed per
+study, so nothing is a cache hit).
 
     PYTHONPATH=. python scripts/bench_storage.py --trials 30 \\
         --postgres postgresql+psycopg2://postgres@127.0.0.1:55432/zcnas
@@ -29,13 +34,14 @@ import time
 import uuid
 
 
-def _worker(url: str, name: str, n_trials: int, sampler: str, seed: int, ready: object,
-            start: object, out: object) -> None:
+def _worker(url: str, name: str, n_trials: int, sampler: str, seed: int, proxy: str,
+            data: str, batch_size: int, init_seed: int, ready: object, start: object,
+            out: object) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
     import torch
 
-    from zcnas.data import synthetic_batch
+    from zcnas.data import load_batch
     from zcnas.integration.optuna import ProxyObjective
     from zcnas.integration.optuna import StudyLock
     from zcnas.integration.optuna import load_or_create
@@ -44,7 +50,8 @@ def _worker(url: str, name: str, n_trials: int, sampler: str, seed: int, ready: 
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    obj = ProxyObjective("nb201", "params", synthetic_batch(2, seed=0), cache=ScoreCache(url))
+    obj = ProxyObjective("nb201", proxy, load_batch(data, batch_size, 0), seed=init_seed,
+                         cache=ScoreCache(url))
     study = load_or_create(name, storage=url, directions=obj.directions,
                            sampler=getattr(optuna.samplers, sampler)(seed=seed),
                            heartbeat_interval=10)
@@ -55,7 +62,8 @@ def _worker(url: str, name: str, n_trials: int, sampler: str, seed: int, ready: 
     out.put(time.perf_counter() - t0)  # type: ignore[attr-defined]
 
 
-def bench(url: str, workers: int, sampler: str, n_trials: int) -> dict[str, float]:
+def bench(url: str, workers: int, sampler: str, n_trials: int, proxy: str = "params",
+          data: str = "synthetic", batch_size: int = 2) -> dict[str, float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -66,7 +74,9 @@ def bench(url: str, workers: int, sampler: str, n_trials: int) -> dict[str, floa
     create_study(name, storage=url, directions=["maximize"])
     ctx = mp.get_context("spawn")
     ready, start, out = ctx.Queue(), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, name, n_trials, sampler, i, ready, start, out))
+    init_seed = uuid.uuid4().int % 2**31  # fresh weights: no score is a cache hit
+    procs = [ctx.Process(target=_worker, args=(url, name, n_trials, sampler, i, proxy, data,
+                                               batch_size, init_seed, ready, start, out))
              for i in range(workers)]
     for p in procs:
         p.start()
@@ -80,11 +90,13 @@ def bench(url: str, workers: int, sampler: str, n_trials: int) -> dict[str, floa
         p.join()
     study = optuna.load_study(study_name=name, storage=url)
     trials = study.trials
-    proxy = sum(float(t.user_attrs.get("proxy_seconds", 0.0)) for t in trials)
+    spent = sum(float(t.user_attrs.get("proxy_seconds", 0.0)) for t in trials)
     durations = [t.duration.total_seconds() for t in trials if t.duration is not None]
+    overhead = sum(walls) - spent
     return {
-        "trials": len(trials), "wall": wall, "proxy": proxy,
-        "overhead_per_trial": (sum(walls) - proxy) / max(1, len(trials)),
+        "trials": len(trials), "wall": wall, "proxy": spent,
+        "overhead_per_trial": overhead / max(1, len(trials)),
+        "overhead_share": overhead / max(1e-9, sum(walls)),
         "trial_duration_median": statistics.median(durations) if durations else float("nan"),
         "throughput": len(trials) / wall,
     }
@@ -95,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--samplers", nargs="+", default=["TPESampler", "RandomSampler"])
+    ap.add_argument("--proxy", default="params")
+    ap.add_argument("--data", default="synthetic", help="batch source (cifar10: the shared sample)")
+    ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--sqlite-dir", default=tempfile.gettempdir(),
                     help="a directory on disk for the SQLite file (default: the temp dir)")
     ap.add_argument("--no-shm", action="store_true", help="skip SQLite on /dev/shm")
@@ -113,17 +128,21 @@ def main(argv: list[str] | None = None) -> int:
         storages.append(("sqlite-shm", f"sqlite:///{shm / 'bench.db'}"))
     if args.postgres:
         storages.append(("postgresql", args.postgres))
-    print(f"# {args.trials} trials of ProxyObjective(nb201, params) per row; cpu count "
+    print(f"# {args.trials} trials of ProxyObjective(nb201, {args.proxy}) on {args.data} batch "
+          f"{args.batch_size} per row; cpu count "
           f"{os.cpu_count()}, load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"{'storage':<12} {'workers':>7} {'sampler':<14} {'trials':>6} {'wall s':>8} "
-          f"{'proxy s':>8} {'overhead/trial ms':>18} {'median trial ms':>16} {'trials/s':>9}",
+          f"{'proxy s':>8} {'overhead/trial ms':>18} {'overhead %':>10} {'median trial ms':>16} "
+          f"{'trials/s':>9}",
           flush=True)
     for label, url in storages:
         for workers in args.workers:
             for sampler in args.samplers:
-                r = bench(url, workers, sampler, args.trials)
+                r = bench(url, workers, sampler, args.trials, args.proxy, args.data,
+                          args.batch_size)
                 print(f"{label:<12} {workers:>7} {sampler:<14} {r['trials']:>6.0f} "
                       f"{r['wall']:>8.2f} {r['proxy']:>8.2f} {1000 * r['overhead_per_trial']:>18.1f} "
+                      f"{100 * r['overhead_share']:>10.1f} "
                       f"{1000 * r['trial_duration_median']:>16.1f} {r['throughput']:>9.2f}",
                       flush=True)
     print(f"# storages: {', '.join(f'{k}={redact(v)}' for k, v in storages)}")
