@@ -17,6 +17,7 @@ from zcnas import score
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import synthetic_batch
+from zcnas.evaluate import batch_key
 from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
 from zcnas.integration.optuna import BenchmarkObjective
@@ -29,6 +30,7 @@ from zcnas.integration.optuna import optimize_exact
 from zcnas.integration.optuna import trial_counts
 from zcnas.integration.optuna import warmup
 from zcnas.proxies import Proxy
+from zcnas.proxies import get_proxy
 from zcnas.proxies import register_proxy
 from zcnas.spaces import get_space
 from zcnas.storage import get_engine
@@ -391,3 +393,26 @@ def test_user_attrs_written_in_one_transaction_match_optuna(storage_url: str, tm
     assert stored[trial.number] == stored[reference.number] == attrs
     with pytest.raises(RuntimeError, match="finished"):
         set_trial_user_attrs(trial, {"late": 1})
+
+
+def test_assisted_search_with_an_ensemble_by_name(sqlite_url: str, cache: ScoreCache,
+                                                  batch: Batch) -> None:
+    """The prescreen sampler takes the registered ``ensemble`` like any proxy: each query is the
+    ensemble argmax of the candidates, and its members come from the score cache."""
+    ens = get_proxy("ensemble", members=["params", "synflow"], pool_size=12)
+    sampler = ProxyPrescreenSampler(optuna.samplers.RandomSampler(seed=0), SPACE, ens, batch,
+                                    n_candidates=3, cache=cache, seed=0)
+    study = _study(sqlite_url, "ens", ["maximize"], sampler)
+    study.optimize(ProxyObjective(SPACE, "flops", batch, cache=cache), n_trials=3)
+    for t in study.trials:
+        scores = dict(json.loads(t.user_attrs["prescreen_candidates"]))
+        assert scores[t.user_attrs["arch_key"]] == max(scores.values())
+        assert scores[t.user_attrs["arch_key"]] == pytest.approx(
+            score(SPACE, get_proxy("ensemble", members=["params", "synflow"], pool_size=12),
+                  t.params, batch, cache=cache))
+    for name in ("params", "synflow"):  # the pool and every candidate, once each, in SQL
+        member = get_proxy(name)
+        rows = cache.lookup_many(SPACE.cache_name, name, member.version,
+                                 json.dumps(member.get_params(), sort_keys=True),
+                                 batch_key(member, batch), 0)
+        assert len(rows) >= 12 and all(r.ok for r in rows.values())
