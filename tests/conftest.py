@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 import os
 from pathlib import Path
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 
+import optuna
+from optuna.trial import TrialState
 import pytest
 import torch
 
@@ -74,6 +80,29 @@ def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch
     model = space.build(space.parse(arch)).to(dtype)
     model.train()
     return model
+
+
+def kill_mid_trial(proc: subprocess.Popen, find_study: Callable[[], optuna.Study | None], *,
+                   delay: float = 0.0, timeout: float = 240.0) -> str:
+    """SIGKILL worker ``proc`` once its study (``find_study()``; None while it does not exist)
+    has two COMPLETE trials and one RUNNING, ``delay`` seconds after seeing that; returns the
+    study's name. Fails the test if the worker ends first or never gets there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            pytest.fail(f"worker ended before it could be killed: {proc.communicate()[1]}")
+        study = find_study()
+        if study is None:
+            continue
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return study.study_name
+    proc.kill()
+    pytest.fail("the worker never had two finished trials and one running")
 
 
 def oom_above(monkeypatch: pytest.MonkeyPatch, limit: int) -> list[int]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import random
-import signal
 import subprocess
 import sys
-import time
 import warnings
 
+from conftest import kill_mid_trial
 import numpy as np
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -152,29 +151,13 @@ def _cli(tmp_path: Path, url: str, seed: int, seconds: float) -> subprocess.Pope
 def _kill_and_rerun(tmp_path: Path, url: str) -> None:
     seed = _fresh_seed()
     proc = _cli(tmp_path, url, seed, 1.5)
-    deadline = time.monotonic() + 240
-    study = None
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        if proc.poll() is not None:
-            pytest.fail(f"worker ended before it could be killed: {proc.communicate()[1]}")
+
+    def find() -> optuna.Study | None:
         names = [n for n in optuna.get_all_study_names(url) if f":seed{seed}:" in n]
-        if not names:
-            continue
-        study = optuna.load_study(study_name=names[0], storage=url)
-        trials = study.get_trials(deepcopy=False)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        running = [t for t in trials if t.state == TrialState.RUNNING]
-        if len(done) >= 2 and running:
-            time.sleep(0.5)  # well inside the 1.5 s score, after the first heartbeat
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            break
-    else:
-        proc.kill()
-        pytest.fail("the worker never had two finished trials and one running")
-    assert study is not None
-    trials = optuna.load_study(study_name=study.study_name, storage=url).get_trials()
+        return optuna.load_study(study_name=names[0], storage=url) if names else None
+
+    name = kill_mid_trial(proc, find, delay=0.5)  # inside the 1.5 s score, after a heartbeat
+    trials = optuna.load_study(study_name=name, storage=url).get_trials()
     before = {t.number: t.value for t in trials if t.state == TrialState.COMPLETE}
     stale = [t for t in trials if t.state == TrialState.RUNNING]
     assert len(stale) == 1
@@ -184,7 +167,7 @@ def _kill_and_rerun(tmp_path: Path, url: str) -> None:
     assert rerun.returncode == 0, err
     assert "6/6 finished (6 COMPLETE, 0 FAIL, 0 RUNNING), 6 scores stored" in out
 
-    trials = {t.number: t for t in optuna.load_study(study_name=study.study_name,
+    trials = {t.number: t for t in optuna.load_study(study_name=name,
                                                      storage=url).get_trials()}
     for number, value in before.items():  # nothing finished was lost or changed
         assert trials[number].state == TrialState.COMPLETE and trials[number].value == value

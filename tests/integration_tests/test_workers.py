@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
+from conftest import kill_mid_trial
 import optuna
 from optuna.trial import TrialState
 import pytest
@@ -86,26 +85,14 @@ def _kill_and_resume(tmp_path: Path, storage: str) -> None:
     study_file = _setup(tmp_path, storage, name, n_trials=5, grace=3)
     # 4 s trials: the kill must land inside a trial, even when polling the database is slow
     proc = _worker(tmp_path, study_file, 4.0)
-    deadline = time.monotonic() + 240
-    before: dict[int, float] = {}
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        if proc.poll() is not None:
-            pytest.fail(f"worker ended before it could be killed: {proc.communicate()[1]}")
+
+    def find() -> optuna.Study | None:
         try:
-            study = optuna.load_study(study_name=name, storage=storage)
+            return optuna.load_study(study_name=name, storage=storage)
         except KeyError:
-            continue
-        trials = study.get_trials(deepcopy=False)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        running = [t for t in trials if t.state == TrialState.RUNNING]
-        if len(done) >= 2 and running:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            break
-    else:
-        proc.kill()
-        pytest.fail("the worker never had two finished trials and one running")
+            return None
+
+    kill_mid_trial(proc, find)
     study = optuna.load_study(study_name=name, storage=storage)
     before = {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}
     stale = [t for t in study.trials if t.state == TrialState.RUNNING]
