@@ -47,7 +47,6 @@ import optuna
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
 from zcnas.evaluate import resolve_device
-from zcnas.exceptions import DataError
 from zcnas.integration._storage import make_storage
 from zcnas.integration._storage import trial_counts
 from zcnas.proxies import get_proxy
@@ -57,14 +56,15 @@ from zcnas.storage import default_storage
 from zcnas.storage import redact
 from zcnas.studies import StudyConfigError
 from zcnas.studies import check_section
+from zcnas.studies import read_toml
 from zcnas.studies import run_study
 from zcnas.studies import sampler_class
 
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 
 _logger = logging.getLogger(__name__)
@@ -179,13 +179,7 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
     if isinstance(path, Mapping):
         raw = dict(path)
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise DataError(f"compare file {p} not found; see studies/gradsign_vs_vanilla_nb201.toml")
-        try:
-            raw = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise StudyConfigError(f"{p} is not valid TOML: {exc}") from None
+        raw = read_toml(path, "compare file", "see studies/gradsign_vs_vanilla_nb201.toml")
     allowed = {"device", "compare", "data", "algorithm", "mode", "quick"}
     for k in raw:
         if k not in allowed:

@@ -290,14 +290,19 @@ def load_config(path_or_config: str | os.PathLike[str] | Mapping[str, Any]) -> d
     """Read (if a path) and :func:`validate` a study file."""
     if isinstance(path_or_config, Mapping):
         return validate(path_or_config)
-    path = Path(path_or_config)
+    return validate(read_toml(path_or_config, "study file", "pass a .toml file (see studies/)"))
+
+
+def read_toml(path: str | os.PathLike[str], what: str, hint: str) -> dict[str, Any]:
+    """The parsed TOML file at ``path``: ``DataError`` ("<what> <path> not found; <hint>") if
+    it is missing, ``StudyConfigError`` if it is not valid TOML."""
+    path = Path(path)
     if not path.is_file():
-        raise DataError(f"study file {path} not found; pass a .toml file (see studies/)")
+        raise DataError(f"{what} {path} not found; {hint}")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise StudyConfigError(f"{path} is not valid TOML: {exc}") from None
-    return validate(raw)
 
 
 # --- building (no storage writes) ---------------------------------------------------------------
