@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 import os
 from pathlib import Path
 import shutil
@@ -11,6 +12,7 @@ import tempfile
 import time
 
 import optuna
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 import torch
@@ -103,6 +105,19 @@ def kill_mid_trial(proc: subprocess.Popen, find_study: Callable[[], optuna.Study
             return study.study_name
     proc.kill()
     pytest.fail("the worker never had two finished trials and one running")
+
+
+def assert_recovered(trials: Mapping[int, FrozenTrial], before: Mapping[int, float | None],
+                     killed_number: int) -> tuple[FrozenTrial, FrozenTrial]:
+    """After a rerun: every trial finished before the kill is unchanged, the killed trial is
+    FAIL and exactly one retry of it is COMPLETE. Returns (killed, retry)."""
+    for number, value in before.items():
+        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
+    killed = trials[killed_number]
+    assert killed.state == TrialState.FAIL
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    return killed, retries[0]
 
 
 def oom_above(monkeypatch: pytest.MonkeyPatch, limit: int) -> list[int]:

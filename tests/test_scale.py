@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 
+from conftest import assert_recovered
 from conftest import kill_mid_trial
 import numpy as np
 import optuna
@@ -169,13 +170,8 @@ def _kill_and_rerun(tmp_path: Path, url: str) -> None:
 
     trials = {t.number: t for t in optuna.load_study(study_name=name,
                                                      storage=url).get_trials()}
-    for number, value in before.items():  # nothing finished was lost or changed
-        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
-    killed = trials[stale[0].number]
-    assert killed.state == TrialState.FAIL
-    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == killed.params  # the same architecture, reclaimed
+    killed, retry = assert_recovered(trials, before, stale[0].number)
+    assert retry.params == killed.params  # the same architecture, reclaimed
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE]
     assert sorted(t.user_attrs["space_index"] for t in complete) == list(range(20, 26))
     rows = _score_rows(url, "slow_test", seed)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import uuid
 
+from conftest import assert_recovered
 from conftest import kill_mid_trial
 import optuna
 from optuna.trial import TrialState
@@ -104,15 +105,10 @@ def _kill_and_resume(tmp_path: Path, storage: str) -> None:
 
     study = optuna.load_study(study_name=name, storage=storage)
     trials = {t.number: t for t in study.trials}
-    for number, value in before.items():  # nothing finished was lost or changed
-        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
-    killed = trials[stale[0].number]
-    assert killed.state == TrialState.FAIL
-    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    killed, retry = assert_recovered(trials, before, stale[0].number)
     # the retry keeps every parameter the killed trial had already stored (all of them unless it
     # was killed between two suggest calls) and evaluates that architecture
-    assert killed.params.items() <= retries[0].params.items()
+    assert killed.params.items() <= retry.params.items()
     counts = trial_counts(study)
     assert counts.complete == 5 and counts.finished == 5 and counts.running == 0
     statuses = [r["status"] for r in runs(storage, name)]
