@@ -17,6 +17,8 @@ from typing import Any
 from typing import ClassVar
 
 from zcnas.benchmarks._base import Benchmark
+from zcnas.benchmarks._base import DatasetInfo
+from zcnas.benchmarks._nb201 import NB201_DATASETS
 from zcnas.benchmarks._registry import register_benchmark
 from zcnas.exceptions import DataError
 
@@ -96,7 +98,7 @@ class NATSBenchmark(Benchmark):
 
     name: ClassVar[str] = "nats"
     space: ClassVar[str] = "nb201"
-    datasets: ClassVar[tuple[str, ...]] = DATASETS
+    dataset_info: ClassVar[dict[str, DatasetInfo]] = NB201_DATASETS
     metrics: ClassVar[tuple[str, ...]] = tuple(_METRICS)
 
     def __init__(self, *, path: str | None = None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from zcnas.benchmarks._base import Benchmark
+from zcnas.benchmarks._base import DatasetInfo
 from zcnas.benchmarks._registry import register_benchmark
 from zcnas.data import data_dir
 from zcnas.exceptions import DataError
@@ -16,6 +17,13 @@ from zcnas.exceptions import DataError
 TABLE_FILE = "nb201/nb201_tss_accuracies.csv"
 TABLE_12EP_FILE = "nb201/nb201_tss_12epoch_accuracies.csv"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
+# NAS-Bench-201's three datasets: classes, resolution, training and test images
+NB201_DATASETS = {
+    "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32), 50_000, 10_000, "CIFAR-10"),
+    "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32), 50_000, 5_000, "CIFAR-100"),
+    "imagenet16": DatasetInfo("imagenet16", 120, (3, 16, 16), 151_700, 3_000,
+                              "ImageNet16-120 (16x16 ImageNet, 120 classes)"),
+}
 
 
 @lru_cache(maxsize=4)
@@ -49,7 +57,7 @@ class NB201Benchmark(Benchmark):
 
     name: ClassVar[str] = "nb201"
     space: ClassVar[str] = "nb201"
-    datasets: ClassVar[tuple[str, ...]] = DATASETS
+    dataset_info: ClassVar[dict[str, DatasetInfo]] = NB201_DATASETS
     metrics: ClassVar[tuple[str, ...]] = ("test", "test_12ep", "valid_12ep")
 
     def __init__(self, *, path: str | None = None, path_12ep: str | None = None) -> None:
