@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 
 from zcnas.proxies import Proxy
 from zcnas.proxies import register_proxy
-from zcnas.scale import score_space
+from zcnas.search.scale import score_space
 from zcnas.spaces import get_space
 from zcnas.storage import get_engine
 from zcnas.storage import redact

@@ -42,10 +42,10 @@ def _worker(url: str, name: str, n_trials: int, sampler: str, seed: int, proxy: 
     import torch
 
     from zcnas.data import load_batch
-    from zcnas.integration.optuna import ProxyObjective
-    from zcnas.integration.optuna import StudyLock
-    from zcnas.integration.optuna import load_or_create
-    from zcnas.integration.optuna import optimize_exact
+    from zcnas.search.optuna import ProxyObjective
+    from zcnas.search.optuna import StudyLock
+    from zcnas.search.optuna import load_or_create
+    from zcnas.search.optuna import optimize_exact
     from zcnas.storage import ScoreCache
 
     torch.set_num_threads(1)
@@ -68,7 +68,7 @@ def bench(url: str, workers: int, sampler: str, n_trials: int, proxy: str = "par
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    from zcnas.integration.optuna import create_study
+    from zcnas.search.optuna import create_study
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     create_study(name, storage=url, directions=["maximize"])

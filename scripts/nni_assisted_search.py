@@ -27,8 +27,8 @@ import time
 import optuna
 
 from zcnas.data import load_batch
-from zcnas.integration.nni import require_nni
-from zcnas.integration.nni import run_strategy
+from zcnas.search.nni import require_nni
+from zcnas.search.nni import run_strategy
 
 
 KWARGS = {

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from zcnas.bench import bench
-from zcnas.bench import format_report
 from zcnas.cli import main
 from zcnas.exceptions import ZcnasError
+from zcnas.scoring import bench
+from zcnas.scoring import format_bench as format_report
 
 
 def test_bench_times_floor_proxies_and_loops(shared_data) -> None:  # noqa: ANN001

@@ -12,11 +12,11 @@ import optuna
 import pytest
 
 from zcnas.cli import main as cli_main
-from zcnas.compare import compare
-from zcnas.compare import load_compare
-from zcnas.integration.nni import INSTALL_HINT
+from zcnas.search.compare import compare
+from zcnas.search.compare import load_compare
+from zcnas.search.nni import INSTALL_HINT
+from zcnas.search.studies import StudyConfigError
 from zcnas.storage import ScoreCache
-from zcnas.studies import StudyConfigError
 
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -214,7 +214,7 @@ def test_shipped_compare_files_declare_the_headline_grid() -> None:
 
 
 def test_paired_test_brackets_the_mean_difference() -> None:
-    from zcnas._compare_report import paired_test
+    from zcnas.analysis import paired_test
 
     t = paired_test([94.0, 93.8, 94.1, 93.9, 94.2, 94.0], [93.5, 93.6, 93.7, 93.4, 93.9, 93.5])
     assert t["n"] == 6 and t["mean_diff"] == pytest.approx(0.4, abs=1e-9)

@@ -16,10 +16,10 @@ from torch import nn
 
 from zcnas.cli import main
 from zcnas.data import load_batch
-from zcnas.evaluate import score
 from zcnas.proxies import PROXIES
 from zcnas.proxies import get_proxy
 from zcnas.proxies import list_proxies
+from zcnas.scoring import score
 from zcnas.spaces import get_space
 
 

@@ -181,7 +181,7 @@ def test_entry_point_plugin_is_loaded_lazily(fake_dist: FakeDist) -> None:
 
 def test_entry_point_plugin_scores_through_zcnas(fake_dist: FakeDist) -> None:
     from zcnas.data import load_batch
-    from zcnas.evaluate import score
+    from zcnas.scoring import score
 
     fake_dist("zcnas-half", {"zcnas.proxies": {"half": "zcnas_half_plugin:Half"}},
               {"zcnas_half_plugin": GOOD_PROXY.format(name="half")})

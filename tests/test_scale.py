@@ -21,13 +21,13 @@ from sqlalchemy import text
 
 from zcnas.cli import main
 from zcnas.exceptions import ZcnasError
-from zcnas.integration.optuna import suggest_arch
 from zcnas.proxies import Proxy
 from zcnas.proxies import register_proxy
-from zcnas.scale import SliceSampler
-from zcnas.scale import arch_index
-from zcnas.scale import parse_slice
-from zcnas.scale import score_space
+from zcnas.search.optuna import suggest_arch
+from zcnas.search.scale import SliceSampler
+from zcnas.search.scale import arch_index
+from zcnas.search.scale import parse_slice
+from zcnas.search.scale import score_space
 from zcnas.spaces import get_space
 from zcnas.storage import get_engine
 

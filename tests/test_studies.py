@@ -18,15 +18,15 @@ from sqlalchemy.engine import make_url
 
 from zcnas.cli import main
 from zcnas.exceptions import ZcnasError
-from zcnas.integration.optuna import create_study
 from zcnas.proxies import PROXIES
+from zcnas.search.optuna import create_study
+from zcnas.search.studies import StudyConfigError
+from zcnas.search.studies import load_config
+from zcnas.search.studies import report
+from zcnas.search.studies import run_study
+from zcnas.search.studies import runs
+from zcnas.search.studies import sampler_names
 from zcnas.storage import get_engine
-from zcnas.studies import StudyConfigError
-from zcnas.studies import load_config
-from zcnas.studies import report
-from zcnas.studies import run_study
-from zcnas.studies import runs
-from zcnas.studies import sampler_names
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zcnas.analysis import correlate
 from zcnas.analysis import rank_correlation
-from zcnas.correlate import correlate
 from zcnas.storage import ScoreCache
 
 

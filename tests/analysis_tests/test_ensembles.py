@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 
+from zcnas.analysis import correlate
 from zcnas.analysis import paired_difference
-from zcnas.correlate import correlate
-from zcnas.correlate import sample_keys
+from zcnas.analysis import sample_keys
 from zcnas.data import load_batch
 from zcnas.ensembles import fit_ensemble
 from zcnas.ensembles import fit_weights
-from zcnas.evaluate import score_record
+from zcnas.ensembles import log_quantile
 from zcnas.exceptions import DataError
-from zcnas.proxies import get_proxy
-from zcnas.proxies._ensemble import log_quantile
+from zcnas.scoring import resolve as get_proxy
+from zcnas.scoring import score_record
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 

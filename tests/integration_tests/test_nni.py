@@ -24,7 +24,7 @@ if os.environ.get("CI") == "true":
 else:
     pytest.importorskip("nni", reason="needs the nni extra: pip install 'zcnas[nni]'")
 
-from zcnas.integration import nni as zn  # noqa: E402
+from zcnas.search import nni as zn  # noqa: E402
 
 
 pytestmark = pytest.mark.nni
@@ -83,7 +83,7 @@ def test_each_strategy_runs_20_gradsign_trials_into_sql(strategy, tiny_batch, sp
     # the scores are in the SQL cache under the same key
     cache = zcnas.ScoreCache(sqlite_url)
     proxy = zcnas.get_proxy("gradsign")
-    from zcnas.evaluate import score_key
+    from zcnas.scoring import score_key
 
     for key, value in run.history[:3]:
         rec = cache.get(score_key(space, proxy, key, tiny_batch, 0))
@@ -207,7 +207,7 @@ def test_rl_replay_credits_the_selected_architecture(space):
     from nni.nas.space import SimplifiedModelSpace
     from nni.nas.strategy._rl_impl import TuningTrajectoryGenerator
 
-    from zcnas.integration._nni_assisted import _replay
+    from zcnas.search._nni_assisted import _replay
 
     exec_space = SimplifiedModelSpace.from_model(zn.ZcnasModelSpace(space), None)
     gen = TuningTrajectoryGenerator(exec_space)
@@ -332,12 +332,12 @@ def test_shipped_experiment_config_matches_the_space(space):
     yaml = pytest.importorskip("yaml", reason="PyYAML comes with nni")
     config = yaml.safe_load((ROOT / "studies" / "nni_nb201_gradsign_evolution.yml").read_text())
     assert config["searchSpace"] == zn.search_space_json(space)
-    assert "zcnas.integration.nni_trial" in config["trialCommand"]
+    assert "zcnas.cli.nni_trial" in config["trialCommand"]
     assert config["tuner"]["classArgs"]["optimize_mode"] == "maximize"
 
 
 def test_trial_entry_point_outside_nni(tmp_path, capsys):
-    from zcnas.integration import nni_trial
+    from zcnas.cli import nni_trial
 
     url = f"sqlite:///{tmp_path / 't.db'}"
     common = ["--proxy", "params", "--study-name", "nnictl-test", "--storage", url,

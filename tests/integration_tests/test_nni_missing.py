@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from zcnas.cli import main as cli_main
-from zcnas.integration import nni as zn
+from zcnas.search import nni as zn
 
 
 @pytest.fixture()
@@ -35,7 +35,7 @@ def test_cli_prints_the_install_command_and_exits_2(no_nni, tmp_path, capsys):
 
 
 def test_trial_entry_point_exits_2(no_nni, capsys):
-    from zcnas.integration import nni_trial
+    from zcnas.cli import nni_trial
 
     assert nni_trial.main(["--proxy", "params", "--study-name", "x"]) == 2
     assert "pip install 'zcnas[nni]'" in capsys.readouterr().err

@@ -14,24 +14,24 @@ from torch import nn
 
 from zcnas import ScoreCache
 from zcnas import score
+from zcnas.benchmarks import FlopsCostModel
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import synthetic_batch
-from zcnas.evaluate import batch_key
 from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
-from zcnas.integration.optuna import BenchmarkObjective
-from zcnas.integration.optuna import FlopsCostModel
-from zcnas.integration.optuna import ProxyObjective
-from zcnas.integration.optuna import ProxyPrescreenSampler
-from zcnas.integration.optuna import StudyLock
-from zcnas.integration.optuna import create_study
-from zcnas.integration.optuna import optimize_exact
-from zcnas.integration.optuna import trial_counts
-from zcnas.integration.optuna import warmup
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
 from zcnas.proxies import register_proxy
+from zcnas.scoring import batch_key
+from zcnas.search.optuna import BenchmarkObjective
+from zcnas.search.optuna import ProxyObjective
+from zcnas.search.optuna import ProxyPrescreenSampler
+from zcnas.search.optuna import StudyLock
+from zcnas.search.optuna import create_study
+from zcnas.search.optuna import optimize_exact
+from zcnas.search.optuna import trial_counts
+from zcnas.search.optuna import warmup
 from zcnas.spaces import get_space
 from zcnas.storage import get_engine
 
@@ -317,7 +317,7 @@ def test_optimize_exact_is_exact_under_contention(sqlite_url: str, cache: ScoreC
     import threading
     import time
 
-    from zcnas.integration import _storage
+    from zcnas.search import _study as _storage
 
     real = _storage.trial_counts
 
@@ -375,7 +375,7 @@ def test_user_attrs_written_in_one_transaction_match_optuna(storage_url: str, tm
                                                             ) -> None:
     """``set_trial_user_attrs`` stores exactly what ``set_user_attr`` would, overwrites
     existing keys, and refuses a finished trial like Optuna does."""
-    from zcnas.integration._storage import set_trial_user_attrs
+    from zcnas.search._study import set_trial_user_attrs
 
     url = storage_url
     study = create_study(f"attrs-{tmp_path.name}", storage=url, heartbeat_interval=None)

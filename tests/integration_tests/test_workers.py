@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from zcnas.integration.optuna import trial_counts
-from zcnas.studies import runs
+from zcnas.search.optuna import trial_counts
+from zcnas.search.studies import runs
 
 
 ROOT = Path(__file__).resolve().parents[2]

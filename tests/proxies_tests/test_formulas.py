@@ -21,11 +21,11 @@ from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import load_batch
 from zcnas.data import synthetic_batch
-from zcnas.evaluate import compute_score
-from zcnas.evaluate import score_record
 from zcnas.exceptions import DataError
 from zcnas.exceptions import ScoreError
 from zcnas.proxies import get_proxy
+from zcnas.scoring import compute_score
+from zcnas.scoring import score_record
 from zcnas.spaces import get_space
 
 

@@ -11,11 +11,11 @@ from torch import nn
 
 from zcnas.data import Batch
 from zcnas.data import load_batch
-from zcnas.evaluate import score
-from zcnas.evaluate import score_record
 from zcnas.exceptions import ScoreError
 from zcnas.exceptions import StorageError
 from zcnas.proxies import Proxy
+from zcnas.scoring import score
+from zcnas.scoring import score_record
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 

@@ -13,13 +13,13 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from zcnas.search.studies import runs
 from zcnas.storage import ScoreCache
 from zcnas.storage import ScoreKey
 from zcnas.storage import current_revision
 from zcnas.storage import get_engine
 from zcnas.storage import head_revision
 from zcnas.storage import upgrade
-from zcnas.studies import runs
 
 
 KEY = ScoreKey(space="nb201", arch_key="|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",

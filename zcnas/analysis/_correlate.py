@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-import csv
 from dataclasses import dataclass
 from dataclasses import field
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from zcnas.analysis import PairedDifference
-from zcnas.analysis import paired_difference
-from zcnas.analysis import rank_correlation
+from zcnas.analysis._stats import PairedDifference
+from zcnas.analysis._stats import paired_difference
+from zcnas.analysis._stats import rank_correlation
+from zcnas.benchmarks import DEFAULT_BENCHMARK
+from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
-from zcnas.evaluate import batch_key
-from zcnas.evaluate import score_record
-from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
+from zcnas.exceptions import ZcnasError
+from zcnas.reports import ScatterPanel
+from zcnas.reports import rank_scatter
+from zcnas.reports import write_csv
+from zcnas.scoring import Scorable
+from zcnas.scoring import is_evaluator
+from zcnas.scoring import resolve
+from zcnas.scoring import score_many
+from zcnas.scoring import tag
+from zcnas.spaces import DEFAULT_SPACE
+from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 
@@ -40,6 +46,7 @@ class CorrelateResult:
     scores: dict[str, np.ndarray]
     seconds: dict[str, np.ndarray]
     directions: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
     summary: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
@@ -51,45 +58,21 @@ class CorrelateResult:
         raise KeyError((proxy, dataset))
 
 
-def _prefetch(cache: ScoreCache | None, space: Any, proxy: Proxy, batch: Any, seed: int,
-              keys: Sequence[str]) -> dict:
-    if cache is None:
-        return {}
-    params_json = json.dumps(proxy.get_params(), sort_keys=True, default=str)
-    return cache.lookup_many(space.cache_name, proxy.name, proxy.version, params_json,
-                             batch_key(proxy, batch), seed, keys)
-
-
-def score_many(space: Any, proxies: Sequence[Proxy], arch_keys: Sequence[str], batch: Any, *,
-               seed: int = 0, device: str = "cpu", cache: ScoreCache | None = None,
-               progress: bool = True, desc: str = "scoring"
-               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Score every arch with every proxy (cached; an interrupted run resumes where it stopped).
-
-    Returns (scores, seconds) by proxy name; failed scores are NaN.
-    """
-    scores = {p.name: np.full(len(arch_keys), np.nan) for p in proxies}
-    seconds = {p.name: np.full(len(arch_keys), np.nan) for p in proxies}
-    todo: list[tuple[int, Proxy]] = []
-    for proxy in proxies:
-        known = _prefetch(cache, space, proxy, batch, seed, arch_keys)
-        for i, key in enumerate(arch_keys):
-            rec = known.get(key)
-            if rec is None:
-                todo.append((i, proxy))
-            else:
-                scores[proxy.name][i] = rec.value if rec.ok else np.nan
-                seconds[proxy.name][i] = rec.seconds
-    todo.sort(key=lambda t: t[0])  # arch-major: each finished arch is complete for all proxies
-    bar = tqdm(todo, desc=desc, unit="score", disable=not progress or not todo, smoothing=0.05)
-    for i, proxy in bar:
-        rec = score_record(space, proxy, arch_keys[i], batch, seed=seed, device=device,
-                           cache=cache)
-        scores[proxy.name][i] = rec.value if rec.ok else np.nan
-        seconds[proxy.name][i] = rec.seconds
-        if not rec.ok:
-            _logger.warning("%s failed on %s: %s", proxy.name, arch_keys[i], rec.reason)
-    return scores, seconds
+def benchmark_keys(space: SearchSpace, benchmark: Benchmark, dataset: str, n: int, seed: int,
+                   exclude: Sequence[str] = ()) -> list[str] | None:
+    """``n`` seeded keys among the cells ``benchmark`` has results for, when it covers only part
+    of the space (NB101's table: 292 of 423k cells); None when it covers the whole space (then
+    :func:`sample_keys` draws from the space itself, so a seed keeps its cells and cached
+    scores). Fewer than ``n`` keys come back when the benchmark has fewer."""
+    keys = benchmark.keys(dataset)
+    if not keys or len(keys) >= space.size():
+        return None
+    excluded = set(exclude)
+    canonical = [space.key(space.as_arch(benchmark.encoding(k))) for k in keys]
+    pool = sorted({k for k in canonical if k not in excluded})
+    rng = np.random.default_rng(seed)
+    picks = rng.permutation(len(pool))[: min(n, len(pool))]
+    return [pool[int(i)] for i in picks]
 
 
 def sample_keys(space: Any, n: int, seed: int, exclude: Sequence[str] = ()) -> list[str]:
@@ -107,11 +90,13 @@ def sample_keys(space: Any, n: int, seed: int, exclude: Sequence[str] = ()) -> l
     return keys
 
 
-def correlate(*, space: str = "nb201",
-              proxies: Sequence[str] = ("gradsign", "gradalign", "synflow", "naswot", "params"),
+DEFAULT_PROXIES = ("gradsign", "gradalign", "synflow", "naswot", "params")
+
+
+def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PROXIES,
               proxy_params: Mapping[str, Mapping[str, Any]] | None = None,
-              benchmark: str = "nb201", benchmark_params: Mapping[str, Any] | None = None,
-              datasets: Sequence[str] = ("cifar10",), metric: str = "test", n: int = 1000,
+              benchmark: str = DEFAULT_BENCHMARK, benchmark_params: Mapping[str, Any] | None = None,
+              datasets: Sequence[str] = ("cifar10",), metric: str = "test", n: int = 100,
               sample_seed: int = 0, arch_keys: Sequence[str] | None = None,
               exclude: Sequence[str] = (), data: str = "cifar10", batch_size: int = 64,
               data_seed: int = 0, num_classes: int | None = None, seed: int = 0,
@@ -130,14 +115,23 @@ def correlate(*, space: str = "nb201",
     cells disjoint from those. Each ensemble is compared with its best member by a paired
     bootstrap of the difference in Kendall tau (``result.comparisons``).
     """
+    if n < 1:
+        raise ZcnasError(f"--n must be at least 1 (architectures to score), got {n}")
+    if not datasets:
+        raise ZcnasError("give at least one ground-truth dataset, e.g. --dataset cifar10")
     sp = get_space(space)
     bm = get_benchmark(benchmark, **dict(benchmark_params or {}))
+    for ds in datasets:
+        bm.dataset(ds)
     proxy_params = {k: dict(v) for k, v in (proxy_params or {}).items()}
     proxies = list(proxies)
+    if not proxies:
+        raise ZcnasError("give at least one proxy, e.g. --proxies gradsign,synflow")
+    objs = [resolve(name, **proxy_params.get(name, {})) for name in proxies]
     if holdout > 0:
-        from zcnas.ensembles import fit_ensemble  # late: ensembles imports this module
+        from zcnas.ensembles import fit_ensemble
 
-        singles = [p for p in proxies if not get_proxy(p, **proxy_params.get(p, {})).members()]
+        singles = [o.name for o in objs if not is_evaluator(o)]
         path = Path(out_dir or "zcnas_out/correlate") / "learned_ensemble.json"
         spec = fit_ensemble(
             out=path, space=space, members=singles,
@@ -148,24 +142,24 @@ def correlate(*, space: str = "nb201",
             storage=storage, progress=progress,
         )
         exclude = [*exclude, *spec["train_cells"]]
-        proxies.append("learned_ensemble")
-        proxy_params["learned_ensemble"] = {"path": str(path)}
-    proxy_objs = [get_proxy(name, **proxy_params.get(name, {})) for name in proxies]
+        objs.append(resolve("learned_ensemble", path=str(path)))
     if arch_keys is None:
-        arch_keys = sample_keys(sp, n, sample_seed, exclude)
+        arch_keys = benchmark_keys(sp, bm, datasets[0], n, sample_seed, exclude)
+        if arch_keys is None:
+            arch_keys = sample_keys(sp, n, sample_seed, exclude)
     else:
         arch_keys = [sp.key(sp.as_arch(k)) for k in arch_keys]
     truth = {ds: np.array([bm.query(k, ds, metric) for k in arch_keys]) for ds in datasets}
     batch = load_batch(data, batch_size, data_seed, num_classes)
     cache = ScoreCache(storage) if use_cache else None
-    scores, seconds = score_many(sp, proxy_objs, arch_keys, batch, seed=seed, device=device,
+    scores, seconds = score_many(sp, objs, arch_keys, batch, seed=seed, device=device,
                                  cache=cache, progress=progress)
     result = CorrelateResult(
         arch_keys=list(arch_keys), truth=truth, scores=scores, seconds=seconds,
-        directions={p.name: p.direction for p in proxy_objs},
+        directions={p.name: p.direction for p in objs}, tags={p.name: tag(p) for p in objs},
     )
     result.summary = summarize(result, n_bootstrap=n_bootstrap)
-    result.comparisons = compare_ensembles(result, proxy_objs, n_bootstrap=n_bootstrap)
+    result.comparisons = compare_ensembles(result, objs, n_bootstrap=n_bootstrap)
     if out_dir is not None:
         result.files = write_outputs(result, Path(out_dir), benchmark=benchmark, metric=metric)
     return result
@@ -180,18 +174,20 @@ def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str
             secs = result.seconds.get(name)
             timed = secs is not None and bool(np.isfinite(secs).any())
             rows.append({
-                "proxy": name, "dataset": dataset, **rc.as_dict(),
+                "proxy": name, "tag": result.tags.get(name, ""), "dataset": dataset,
+                **rc.as_dict(),
                 "failed": int(np.sum(~np.isfinite(values))),
                 "mean_seconds": float(np.nanmean(secs)) if timed else float("nan"),
             })
     return rows
 
 
-def compare_ensembles(result: CorrelateResult, proxies: Sequence[Proxy],
+def compare_ensembles(result: CorrelateResult, proxies: Sequence[Scorable],
                       n_bootstrap: int = 1000) -> list[PairedDifference]:
-    """Each ensemble vs the best (by Kendall tau) single proxy of the run, per dataset."""
-    singles = [p.name for p in proxies if not p.members()]
-    ensembles = [p.name for p in proxies if p.members()]
+    """Each evaluator (ensemble) vs the best (by Kendall tau) single proxy of the run, per
+    dataset."""
+    singles = [p.name for p in proxies if not is_evaluator(p)]
+    ensembles = [p.name for p in proxies if is_evaluator(p)]
     out = []
     for dataset, truth in result.truth.items():
         if not singles:
@@ -216,12 +212,12 @@ def format_comparisons(diffs: Sequence[PairedDifference]) -> str:
 
 
 def format_summary(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table of the summary rows."""
-    lines = [f"{'proxy':<18}{'dataset':<12}{'n':>6}{'fail':>6}  {'spearman [95% CI]':<26}"
-             f"{'kendall [95% CI]':<26}{'s/arch':>8}"]
+    """A plain-text table of the summary rows (with each method's honesty tag)."""
+    lines = [f"{'proxy':<18}{'tag':<19}{'dataset':<12}{'n':>6}{'fail':>6}  "
+             f"{'spearman [95% CI]':<26}{'kendall [95% CI]':<26}{'s/arch':>8}"]
     for r in rows:
         lines.append(
-            f"{r['proxy']:<18}{r['dataset']:<12}{r['n']:>6}{r['failed']:>6}  "
+            f"{r['proxy']:<18}{r.get('tag', ''):<19}{r['dataset']:<12}{r['n']:>6}{r['failed']:>6}  "
             f"{r['spearman']:6.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}]     "
             f"{r['kendall']:6.3f} [{r['kendall_lo']:.3f}, {r['kendall_hi']:.3f}]     "
             f"{r['mean_seconds']:8.3f}"
@@ -231,47 +227,26 @@ def format_summary(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def write_outputs(result: CorrelateResult, out: Path, *, benchmark: str, metric: str
                   ) -> dict[str, Path]:
+    """``scores.csv`` (one row per architecture), ``summary.csv`` and ``correlation.png``."""
     out.mkdir(parents=True, exist_ok=True)
     scores_csv, summary_csv, plot = out / "scores.csv", out / "summary.csv", out / "correlation.png"
-    with scores_csv.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arch", *[f"{benchmark}_{d}_{metric}" for d in result.truth], *result.scores])
-        for i, key in enumerate(result.arch_keys):
-            w.writerow([key, *[t[i] for t in result.truth.values()],
-                        *[s[i] for s in result.scores.values()]])
-    with summary_csv.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(result.summary[0]))
-        w.writeheader()
-        w.writerows(result.summary)
-    plot_correlation(result, plot)
-    return {"scores": scores_csv, "summary": summary_csv, "plot": plot}
-
-
-def plot_correlation(result: CorrelateResult, path: Path) -> None:
-    """Rank-vs-accuracy scatter per proxy (first dataset), titled with rho and tau."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.stats import rankdata
-
+    rows = []
+    for i, key in enumerate(result.arch_keys):
+        row: dict[str, Any] = {"arch": key}
+        row.update({f"{benchmark}_{d}_{metric}": t[i] for d, t in result.truth.items()})
+        row.update({name: s[i] for name, s in result.scores.items()})
+        rows.append(row)
+    write_csv(scores_csv, rows)
+    write_csv(summary_csv, result.summary)
     dataset = next(iter(result.truth))
-    truth = result.truth[dataset]
-    names = list(result.scores)
-    cols = min(4, len(names))
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        values = result.scores[name]
-        ok = np.isfinite(values)
-        signed = values[ok] if result.directions.get(name) != "minimize" else -values[ok]
-        ax.scatter(rankdata(signed) / max(1, ok.sum()), truth[ok], s=4, alpha=0.5)
-        r = next(x for x in result.summary if x["proxy"] == name and x["dataset"] == dataset)
-        ax.set_title(f"{name}: rho={r['spearman']:.3f} tau={r['kendall']:.3f}", fontsize=9)
-        ax.set_xlabel("proxy rank (quantile)")
-        ax.set_ylabel(f"{dataset} accuracy (%)")
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    panels = []
+    for name, values in result.scores.items():
+        r = result.row(name, dataset)
+        panels.append(ScatterPanel(name, values, result.directions.get(name, "maximize"),
+                                   f"{name}: rho={r['spearman']:.3f} tau={r['kendall']:.3f} "
+                                   f"(n={r['n']})"))
+    rank_scatter(plot, result.truth[dataset], panels,
+                 truth_label=f"{benchmark} {dataset} {metric} (%)",
+                 title=f"proxy rank vs {benchmark} {dataset} {metric} accuracy, "
+                       f"{len(result.arch_keys)} architectures")
+    return {"scores": scores_csv, "summary": summary_csv, "plot": plot}

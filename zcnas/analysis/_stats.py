@@ -1,8 +1,13 @@
-"""Rank correlation of scores with ground truth, with bootstrap confidence intervals."""
+"""The statistics of zcnas in one module: rank correlation of scores with ground truth and
+paired differences between proxies (bootstrap intervals), paired tests over search seeds."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
+import statistics
+from typing import Any
 import warnings
 
 import numpy as np
@@ -111,3 +116,32 @@ def paired_difference(a: np.ndarray, b: np.ndarray, truth: np.ndarray, *, names=
     q = (100 * alpha, 100 * (1 - alpha))
     return PairedDifference(names[0], names[1], n, dk, tuple(np.nanpercentile(ks, q)), ds,
                             tuple(np.nanpercentile(ss, q)))
+
+
+def paired_test(assisted: Sequence[float], vanilla: Sequence[float], *, n_boot: int = 10_000,
+                seed: int = 0) -> dict[str, Any]:
+    """Paired over seeds: mean difference, its 95% paired-bootstrap CI (seeds resampled) and the
+    two-sided Wilcoxon signed-rank p-value (zeros dropped; 1.0 if every difference is 0)."""
+    d = np.asarray(assisted, float) - np.asarray(vanilla, float)
+    if len(d) == 0:
+        return {"n": 0, "mean_diff": None, "ci_low": None, "ci_high": None, "wilcoxon_p": None}
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
+    if np.all(d == 0):
+        p: float | None = 1.0
+    elif len(d) < 2:
+        p = None
+    else:
+        p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+    return {"n": int(len(d)), "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi,
+            "wilcoxon_p": p}
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the non-None values (std 0 for one value;
+    (None, None) for none)."""
+    xs = [float(v) for v in values if v is not None]
+    if not xs:
+        return None, None
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)

@@ -3,6 +3,9 @@
 from zcnas.benchmarks import _nb201  # noqa: F401,I001
 from zcnas.benchmarks import _nats  # noqa: F401,I001  (nats_bench is imported lazily)
 from zcnas.benchmarks._base import Benchmark
+from zcnas.benchmarks._base import DatasetInfo
+from zcnas.benchmarks._cost import FlopsCostModel
+from zcnas.benchmarks._cost import nb201_fidelity
 from zcnas.benchmarks._nats import NATSBenchmark
 from zcnas.benchmarks._nb201 import NB201Benchmark
 from zcnas.benchmarks._registry import BENCHMARKS
@@ -11,7 +14,11 @@ from zcnas.benchmarks._registry import list_benchmarks
 from zcnas.benchmarks._registry import register_benchmark
 
 
+#: the benchmark every command and function uses when none is named
+DEFAULT_BENCHMARK = "nb201"
+
 __all__ = [
-    "BENCHMARKS", "Benchmark", "NATSBenchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks",
+    "BENCHMARKS", "Benchmark", "DEFAULT_BENCHMARK", "DatasetInfo", "FlopsCostModel",
+    "NATSBenchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks", "nb201_fidelity",
     "register_benchmark",
 ]

@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from zcnas.data import synthetic_batch
-from zcnas.evaluate import score_record
-from zcnas.exceptions import ScoreError
+from zcnas.exceptions import DataError
+from zcnas.proxies import get_proxy
 from zcnas.spaces import SearchSpace
-from zcnas.storage import ScoreCache
 
 
 CALIBRATION: tuple[tuple[str, float], ...] = (
@@ -65,8 +66,10 @@ _DATASETS = {
 
 def nb201_fidelity(dataset: str, metric: str) -> Fidelity:
     """The training run behind an NB201 metric (``test``, ``test_12ep``, ``valid_12ep``, ...)."""
-    n_train, n_eval, size, classes, n_train_valid, n_eval_valid = _DATASETS.get(
-        dataset, _DATASETS["cifar10"])
+    if dataset not in _DATASETS:
+        raise DataError(f"no NB201 training cost for dataset {dataset!r}; choose "
+                        f"{', '.join(_DATASETS)}")
+    n_train, n_eval, size, classes, n_train_valid, n_eval_valid = _DATASETS[dataset]
     epochs = 12 if metric.endswith("_12ep") else 200
     if metric.startswith("valid"):
         n_train, n_eval = n_train_valid, n_eval_valid
@@ -77,16 +80,15 @@ class FlopsCostModel:
     """Simulated training seconds of a benchmark query, linear in FLOPs (see module docstring).
 
     Args:
-        space: the search space (FLOPs come from building its networks once per architecture).
-        cache: optional :class:`ScoreCache`; FLOPs are cached there (proxy ``flops``).
+        space: the search space (FLOPs come from building its networks once per architecture;
+            they are kept in memory, and are the ``flops`` proxy's values).
     """
 
     name = "nb201-flops-linear"
     version = "1"
 
-    def __init__(self, space: SearchSpace, cache: ScoreCache | None = None) -> None:
+    def __init__(self, space: SearchSpace) -> None:
         self.space = space
-        self.cache = cache
         self._flops: dict[tuple[str, int, int], float] = {}
         self._coef: dict[tuple[int, int], tuple[float, float]] = {}
 
@@ -97,10 +99,10 @@ class FlopsCostModel:
         k = (self.space.key(arch), image_size, num_classes)
         if k not in self._flops:
             batch = synthetic_batch(1, seed=0, num_classes=num_classes, image_size=image_size)
-            rec = score_record(self.space, "flops", arch, batch, seed=0, device="cpu", cache=self.cache)
-            if not rec.ok or rec.value is None:
-                raise ScoreError(f"cannot count FLOPs of {k[0]}: {rec.reason}")
-            self._flops[k] = rec.value
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                model = self.space.build(arch, num_classes=num_classes)
+                self._flops[k] = float(get_proxy("flops").compute(model, batch))
         return self._flops[k]
 
     def coefficients(self, image_size: int = 32, num_classes: int = 10) -> tuple[float, float]:

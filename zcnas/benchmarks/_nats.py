@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from zcnas.benchmarks._base import Benchmark
 from zcnas.benchmarks._base import DatasetInfo
+from zcnas.benchmarks._cost import FlopsCostModel
 from zcnas.benchmarks._nb201 import NB201_DATASETS
 from zcnas.benchmarks._registry import register_benchmark
 from zcnas.exceptions import DataError
@@ -121,8 +122,12 @@ class NATSBenchmark(Benchmark):
             )
         return idx
 
-    def keys(self) -> list[str]:
+    def keys(self, dataset: str | None = None) -> list[str]:
         return list(self._api().meta_archs)
+
+    def cost_model(self, space: Any) -> Any:
+        """Used only where the files hold no training times: :class:`FlopsCostModel`."""
+        return FlopsCostModel(space)
 
     @staticmethod
     def _setting(table: dict[str, str], dataset: str) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from typing import ClassVar
 
 from zcnas.benchmarks._base import Benchmark
 from zcnas.benchmarks._base import DatasetInfo
+from zcnas.benchmarks._cost import FlopsCostModel
 from zcnas.benchmarks._registry import register_benchmark
 from zcnas.data import data_dir
 from zcnas.exceptions import DataError
@@ -92,8 +94,13 @@ class NB201Benchmark(Benchmark):
             raise DataError(f"the NB201 table has no column {col!r}; columns: {', '.join(row)}")
         return float(row[col])
 
-    def keys(self) -> list[str]:
+    def keys(self, dataset: str | None = None) -> list[str]:
+        """All 15,625 arch strings, in NB201 index order."""
         return list(self._table())
+
+    def cost_model(self, space: Any) -> Any:
+        """Simulated training seconds linear in FLOPs (:class:`FlopsCostModel`)."""
+        return FlopsCostModel(space)
 
     def index(self, key: str) -> int:
         return int(self._table()[key]["index"])

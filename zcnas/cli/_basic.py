@@ -1,49 +1,77 @@
-"""``zcnas proxies | spaces | benchmarks | score``."""
+"""``zcnas proxies | spaces | benchmarks | score`` (``zcnas.list_proxies()``,
+``zcnas.list_spaces()``, ``zcnas.list_benchmarks()``, ``zcnas.score_record(...)``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from zcnas.benchmarks import BENCHMARKS
+from zcnas.cli._common import Formatter
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_json_arg
+from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
-from zcnas.cli._common import parse_params
-from zcnas.data import load_batch
-from zcnas.evaluate import score_record
-from zcnas.proxies import PROXIES
-from zcnas.proxies import get_proxy
-from zcnas.spaces import SPACES
-from zcnas.spaces import get_space
-from zcnas.storage import ScoreCache
+from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import proxy_params
+from zcnas.cli._common import split_names
+
+
+def _first_line(cls: type) -> str:
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
 
 
 def _list_proxies(args: argparse.Namespace) -> int:
-    names = PROXIES.names()
-    width = max(len(n) for n in names) + 1
-    for name in names:
-        cls = PROXIES.get_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"{name:<{width}} {cls.direction:<9} v{cls.version:<4} {doc}")
+    from zcnas.proxies import PROXIES
+    from zcnas.scoring import EVALUATORS
+    from zcnas.scoring import tag
+
+    rows = []
+    for registry in (PROXIES, EVALUATORS):
+        for name in registry.names():
+            cls: Any = registry.get_class(name)
+            rows.append((name, cls.direction, str(getattr(cls, "version", "")), tag(cls),
+                         _first_line(cls)))
+    width = max(len(r[0]) for r in rows) + 1
+    for name, direction, version, kind, doc in sorted(rows):
+        print(f"{name:<{width}} {direction:<9} v{version:<4} {kind:<19} {doc}")
     return 0
 
 
-def _list_simple(registry) -> int:  # noqa: ANN001
-    for name in registry.names():
-        doc = (registry.get_class(name).__doc__ or "").strip().splitlines()
-        print(f"{name:<14} {doc[0] if doc else ''}")
+def _list_spaces(args: argparse.Namespace) -> int:
+    from zcnas.spaces import SPACES
+
+    for name in SPACES.names():
+        print(f"{name:<14} {_first_line(SPACES.get_class(name))}")
+    return 0
+
+
+def _list_benchmarks(args: argparse.Namespace) -> int:
+    from zcnas.benchmarks import BENCHMARKS
+
+    for name in BENCHMARKS.names():
+        print(f"{name:<14} {_first_line(BENCHMARKS.get_class(name))}")
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
+    from zcnas.data import load_batch
+    from zcnas.scoring import resolve
+    from zcnas.scoring import score_record
+    from zcnas.spaces import get_space
+    from zcnas.storage import ScoreCache
+
+    names = split_names(args.proxy)
+    params = proxy_params(args.proxy_params, names)
+    proxies = [resolve(n, **params.get(n, {})) for n in names]
     space = get_space(args.space)
+    archs = [space.as_arch(a) for a in args.arch]
     batch = load_batch(args.data, args.batch_size, args.data_seed, args.num_classes)
     cache = None if args.no_cache else ScoreCache(args.storage)
-    params = parse_params(args.proxy_params)
     status = 0
-    for proxy_name in [n for n in args.proxy.split(",") if n]:
-        proxy = get_proxy(proxy_name, **params)
-        for arch in args.arch:
+    for proxy in proxies:
+        for arch in archs:
             rec = score_record(space, proxy, arch, batch, seed=args.seed, device=args.device,
                                cache=cache)
             if args.json:
@@ -64,19 +92,20 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("proxies", help="list the proxies (built-in and plugins)")
+    p = sub.add_parser("proxies", help="list the proxies and evaluators (built-in and plugins) "
+                                       "with direction, version and honesty tag")
     p.set_defaults(func=_list_proxies)
     p = sub.add_parser("spaces", help="list the search spaces")
-    p.set_defaults(func=lambda a: _list_simple(SPACES))
+    p.set_defaults(func=_list_spaces)
     p = sub.add_parser("benchmarks", help="list the benchmarks")
-    p.set_defaults(func=lambda a: _list_simple(BENCHMARKS))
+    p.set_defaults(func=_list_benchmarks)
 
-    p = sub.add_parser("score", help="score architectures with proxies (zcnas.score)")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--proxy", required=True, help="a proxy name, or several comma-separated")
-    p.add_argument("--proxy-params", default=None, help="JSON object of proxy hyper-parameters")
+    p = sub.add_parser("score", help="score architectures with proxies (zcnas.score_record)",
+                       formatter_class=Formatter)
+    add_space_arg(p)
+    add_proxy_args(p, required=True)
     p.add_argument("--arch", nargs="+", required=True, help="architecture key(s)")
-    p.add_argument("--json", action="store_true", help="one JSON object per score")
+    add_json_arg(p)
     add_data_args(p)
     add_run_args(p)
     p.set_defaults(func=_score)

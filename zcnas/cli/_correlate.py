@@ -1,28 +1,33 @@
-"""``zcnas correlate``: rank correlation of proxies with benchmark ground truth."""
+"""``zcnas correlate`` (:func:`zcnas.analysis.correlate`): rank correlation of proxies with
+benchmark ground truth."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
+from zcnas.cli._common import Formatter
+from zcnas.cli._common import add_benchmark_args
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_progress_arg
+from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
+from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import positive
+from zcnas.cli._common import proxy_params
 from zcnas.cli._common import split_names
-from zcnas.correlate import correlate
-from zcnas.correlate import format_comparisons
-from zcnas.correlate import format_summary
-from zcnas.exceptions import ZcnasError
+
+
+DEFAULT_PROXIES = "gradsign,gradalign,synflow,naswot,params"  # == analysis.DEFAULT_PROXIES
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        proxy_params = json.loads(args.proxy_params) if args.proxy_params else {}
-    except json.JSONDecodeError as exc:
-        raise ZcnasError(
-            f"--proxy-params must be JSON like '{{\"gradsign\": {{\"variant\": \"mean\"}}}}': {exc}"
-        ) from None
+    from zcnas.analysis import correlate
+    from zcnas.analysis import format_comparisons
+    from zcnas.analysis import format_summary
+
+    names = split_names(args.proxy)
     result = correlate(
-        space=args.space, proxies=split_names(args.proxies), proxy_params=proxy_params,
+        space=args.space, proxies=names, proxy_params=proxy_params(args.proxy_params, names),
         benchmark=args.benchmark,
         benchmark_params={"path": args.benchmark_path} if args.benchmark_path else None,
         datasets=split_names(args.dataset), metric=args.metric, n=args.n,
@@ -30,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
         data_seed=args.data_seed, num_classes=args.num_classes, seed=args.seed,
         device=args.device, storage=args.storage, use_cache=not args.no_cache,
         n_bootstrap=args.bootstrap, out_dir=args.out, holdout=args.holdout,
-        holdout_seed=args.holdout_seed, progress=not args.quiet,
+        holdout_seed=args.holdout_seed, progress=not args.no_progress,
     )
     print(format_summary(result.summary))
     if result.comparisons:
@@ -41,28 +46,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("correlate", help="rank correlation of proxies vs ground truth "
-                                         "(zcnas.correlate.correlate)")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--proxies", default="gradsign,gradalign,synflow,naswot,params",
-                   help="comma-separated proxy names")
-    p.add_argument("--proxy-params", default=None,
-                   help='JSON: {"proxy": {"param": value}}')
-    p.add_argument("--benchmark", default="nb201")
-    p.add_argument("--benchmark-path", default=None, help="ground-truth file of the benchmark")
-    p.add_argument("--dataset", default="cifar10",
-                   help="ground-truth dataset(s), comma-separated: cifar10,cifar100,imagenet16")
-    p.add_argument("--metric", default="test")
-    p.add_argument("--n", type=int, default=1000, help="number of sampled architectures")
+    p = sub.add_parser(
+        "correlate", formatter_class=Formatter,
+        help="rank correlation of proxies vs ground truth (zcnas.analysis.correlate)",
+        description="Score --n seeded architectures with each proxy (cached in --storage) and "
+                    "correlate with the benchmark. Cost on a 2-core CPU: about 2-4 s per "
+                    "architecture for the default proxies at batch 64 (--n 100: a few minutes; "
+                    "--n 1000: about an hour); a rerun reuses every cached score.")
+    add_space_arg(p)
+    add_proxy_args(p, default=DEFAULT_PROXIES, aliases=["--proxies"])
+    add_benchmark_args(p)
+    p.add_argument("--n", type=positive, default=100, help="number of sampled architectures")
     p.add_argument("--sample-seed", type=int, default=0, help="which architectures")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
+    p.add_argument("--bootstrap", type=positive, default=1000,
+                   help="bootstrap resamples for CIs")
     p.add_argument("--out", default="zcnas_out/correlate", help="output folder (CSV, PNG)")
     p.add_argument("--holdout", type=int, default=0,
                    help="fit a learned_ensemble of the listed proxies on this many labelled "
                         "cells and report every proxy only on disjoint cells")
     p.add_argument("--holdout-seed", type=int, default=None,
                    help="which cells train the ensemble (default: --sample-seed + 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_arg(p)
     add_data_args(p)
     add_run_args(p)
     p.set_defaults(func=_run)

@@ -1,4 +1,4 @@
-"""``zcnas nni``: run an NNI strategy in-process (:func:`zcnas.integration.nni.run_strategy`)."""
+"""``zcnas nni``: run an NNI strategy in-process (:func:`zcnas.search.nni.run_strategy`)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,31 @@ import argparse
 import json
 import logging
 
+from zcnas.cli._common import Formatter
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_json_arg
+from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
-from zcnas.cli._common import parse_params
-from zcnas.data import load_batch
+from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import json_kwargs
+from zcnas.cli._common import positive
+from zcnas.cli._common import proxy_params
 from zcnas.exceptions import ZcnasError
-from zcnas.integration.nni import ASSISTED_STRATEGIES
-from zcnas.integration.nni import STRATEGIES
 
 
-def _parse_kwargs(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ZcnasError(
-            f"--strategy-kwargs must be a JSON object, e.g. '{{\"population_size\": 10}}': {exc}"
-        ) from None
-    if not isinstance(value, dict):
-        raise ZcnasError("--strategy-kwargs must be a JSON object, e.g. '{\"population_size\": 10}'")
-    return value
+# == zcnas.search.nni.STRATEGIES / ASSISTED_STRATEGIES (literal: --help imports nothing heavy)
+STRATEGIES = ("Random", "GridSearch", "RegularizedEvolution", "PolicyBasedRL", "TPE")
+ASSISTED_STRATEGIES = ("Random", "RegularizedEvolution", "PolicyBasedRL")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from zcnas.integration.nni import require_nni
-    from zcnas.integration.nni import run_strategy
+    if args.strategy not in STRATEGIES:
+        raise ZcnasError(
+            f"unknown NNI strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    from zcnas.data import load_batch
+    from zcnas.search.nni import require_nni
+    from zcnas.search.nni import run_strategy
 
     require_nni()  # prints the install command and exits 2 when NNI is missing
     if not args.verbose:
@@ -39,17 +38,14 @@ def _run(args: argparse.Namespace) -> int:
 
         logging.getLogger("nni").setLevel(logging.WARNING)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.strategy not in STRATEGIES:
-        raise ZcnasError(
-            f"unknown NNI strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES)}"
-        )
     if args.assisted and not args.benchmark:
         raise ZcnasError("--assisted needs --benchmark NAME (the ground truth to search)")
     proxy = None
     if args.proxy:
-        from zcnas.proxies import get_proxy
+        from zcnas.scoring import resolve
 
-        proxy = get_proxy(args.proxy, **parse_params(args.proxy_params))
+        proxy = resolve(args.proxy, **proxy_params(args.proxy_params, [args.proxy]).get(
+            args.proxy, {}))
     elif not args.benchmark:
         raise ZcnasError("give --proxy NAME (or --benchmark NAME for a ground-truth search)")
     uses_proxy = proxy is not None and (args.assisted or not args.benchmark)
@@ -58,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     run = run_strategy(
         args.space, proxy, args.strategy, n_trials=args.n_trials, batch=batch, seed=args.seed,
         storage=args.storage, study_name=args.study_name,
-        strategy_kwargs=_parse_kwargs(args.strategy_kwargs), benchmark=args.benchmark,
+        strategy_kwargs=json_kwargs(args.strategy_kwargs, "--strategy-kwargs"), benchmark=args.benchmark,
         dataset=args.dataset, metric=args.metric, assisted=args.assisted,
         n_candidates=args.n_candidates, device=args.device, use_cache=not args.no_cache,
         experiment_dir=args.experiment_dir,
@@ -81,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "nni", help="search with an NNI strategy, in-process (zcnas.integration.nni.run_strategy)",
+        "nni", formatter_class=Formatter,
+        help="search with an NNI strategy, in-process (zcnas.search.nni.run_strategy)",
         description="Run one of NNI's strategies in this process: it maximises the proxy score, "
                     "or with --benchmark the ground truth (--assisted: proxy pre-screening). "
                     "Every trial is stored in the Optuna study --study-name at --storage. "
@@ -92,10 +89,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy-kwargs", default=None,
                    help="JSON object of options for NNI's strategy, e.g. "
                         "'{\"population_size\": 10, \"sample_size\": 3}'")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--proxy", default=None, help="proxy to search with (or to pre-screen with)")
-    p.add_argument("--proxy-params", default=None, help="JSON object of proxy hyper-parameters")
-    p.add_argument("--n-trials", type=int, default=20,
+    add_space_arg(p)
+    add_proxy_args(p, many=False)
+    p.add_argument("--n-trials", type=positive, default=20,
                    help="models NNI evaluates (proxy scores, or benchmark queries)")
     p.add_argument("--study-name", default=None,
                    help="Optuna study (default nni-<strategy>-<objective>-<space>-seed<seed>)")
@@ -105,10 +101,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--assisted", action="store_true",
                    help=f"proxy-assisted search ({', '.join(ASSISTED_STRATEGIES)}): each "
                         f"proposal is the proxy argmax of --n-candidates candidates")
-    p.add_argument("--n-candidates", type=int, default=10)
+    p.add_argument("--n-candidates", type=positive, default=10)
     p.add_argument("--experiment-dir", default=None,
                    help="run as an NNI NasExperiment with checkpoints and logs in this folder")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json_arg(p)
     add_data_args(p)
     add_run_args(p)
     p.set_defaults(func=_run)

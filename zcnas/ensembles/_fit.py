@@ -12,22 +12,27 @@ import numpy as np
 import optuna
 from scipy import stats
 
+from zcnas.benchmarks import DEFAULT_BENCHMARK
 from zcnas.benchmarks import get_benchmark
-from zcnas.correlate import score_many
 from zcnas.data import load_batch
-from zcnas.proxies._ensemble import DEFAULT_MEMBERS
-from zcnas.proxies._ensemble import RankEnsembleProxy
+from zcnas.ensembles._pool import DEFAULT_MEMBERS
+from zcnas.ensembles._pool import PoolEnsemble
+from zcnas.ensembles._pool import RankEnsemble
+from zcnas.scoring import score_many
+from zcnas.spaces import DEFAULT_SPACE
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 from zcnas.version import __version__
 
 
-def _features(ens: RankEnsembleProxy, member_scores: dict[str, np.ndarray]) -> np.ndarray:
+def member_features(ens: PoolEnsemble, member_scores: dict[str, np.ndarray],
+                    reference: list[np.ndarray]) -> np.ndarray:
+    """Rows of per-member log-quantiles (NaN rows where a member failed)."""
     cols = np.stack([member_scores[m.name] for m in ens.members()], axis=1)
     out = np.full(cols.shape, np.nan)
     for i, row in enumerate(cols):
         if np.isfinite(row).all():
-            out[i] = ens.features(list(row))
+            out[i] = ens.features(list(row), reference)
     return out
 
 
@@ -59,10 +64,10 @@ def fit_weights(features: np.ndarray, truth: np.ndarray, *, n_trials: int = 300,
     return best, float(study.best_value)
 
 
-def fit_ensemble(*, out: str | Path, space: str = "nb201",
+def fit_ensemble(*, out: str | Path, space: str = DEFAULT_SPACE,
                  members: Sequence[str] = DEFAULT_MEMBERS,
                  member_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 benchmark: str = "nb201", dataset: str = "cifar10", metric: str = "test",
+                 benchmark: str = DEFAULT_BENCHMARK, dataset: str = "cifar10", metric: str = "test",
                  n_train: int = 100, train_seed: int = 1, train_cells: Sequence[str] | None = None,
                  pool_size: int = 256, pool_seed: int = 0, data: str = "cifar10",
                  batch_size: int = 64, data_seed: int = 0, seed: int = 0, device: str = "cpu",
@@ -81,13 +86,14 @@ def fit_ensemble(*, out: str | Path, space: str = "nb201",
     train_cells = list(train_cells)
     batch = load_batch(data, batch_size, data_seed)
     cache = ScoreCache(storage)
-    ens = RankEnsembleProxy(members=members, member_params=dict(member_params or {}),
-                            pool_size=pool_size, pool_seed=pool_seed)
-    ens.prepare(sp, batch, seed=seed, device=device, cache=cache)
+    ens = RankEnsemble(members=members, member_params=dict(member_params or {}),
+                       pool_size=pool_size, pool_seed=pool_seed)
+    reference = ens.reference(sp, batch, seed=seed, device=device, cache=cache, progress=progress)
     scores, _ = score_many(sp, ens.members(), train_cells, batch, seed=seed, device=device,
                            cache=cache, progress=progress, desc="training cells")
     truth = np.array([bm.query(k, dataset, metric) for k in train_cells])
-    weights, tau = fit_weights(_features(ens, scores), truth, n_trials=n_trials, seed=seed)
+    weights, tau = fit_weights(member_features(ens, scores, reference), truth, n_trials=n_trials,
+                               seed=seed)
     spec = {
         "members": list(ens.member_names), "member_params": ens.member_params,
         "weights": weights, "pool_size": pool_size, "pool_seed": pool_seed,

@@ -1,9 +1,10 @@
 """Proxy ensembles: label-free rank aggregation and learned weighted combinations.
 
-Both are ordinary registered proxies. Their members are scored through the SQL cache, so an
-ensemble over cached members costs nothing extra. Each member score is turned into a quantile
-within a seeded reference pool of random cells (scored once, cached), so members on wildly
-different scales (synflow ~1e40, naswot ~1e3) become comparable without labels.
+Both are :class:`~zcnas.scoring.Evaluator` s: their members (any proxies) are scored through
+``zcnas.scoring`` and the SQL cache, so an ensemble over cached members costs nothing extra.
+Each member score is turned into a quantile within a seeded reference pool of random cells
+(scored once, cached), so members on wildly different scales (synflow ~1e40, naswot ~1e3)
+become comparable without labels.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from typing import Any
 from typing import ClassVar
 
 import numpy as np
-from torch import nn
 
 from zcnas.data import Batch
 from zcnas.exceptions import DataError
-from zcnas.exceptions import ScoreError
-from zcnas.proxies._base import Proxy
-from zcnas.proxies._registry import get_proxy
-from zcnas.proxies._registry import register_proxy
+from zcnas.proxies import Proxy
+from zcnas.proxies import get_proxy
+from zcnas.scoring import Evaluator
+from zcnas.scoring import register_evaluator
+from zcnas.scoring import score_many
+from zcnas.scoring import score_record
+from zcnas.spaces import Arch
+from zcnas.spaces import SearchSpace
+from zcnas.storage import ScoreCache
 
 
 DEFAULT_MEMBERS = ("gradsign", "synflow", "naswot", "jacob_cov", "zico", "flops")
@@ -40,8 +45,13 @@ def log_quantile(value: float, reference: np.ndarray, direction: str) -> float:
     return float(np.log(q))
 
 
-class _PoolEnsemble(Proxy):
-    """Shared machinery: members, a reference pool, and a weighted sum of log-quantiles."""
+class PoolEnsemble(Evaluator):
+    """Members, a seeded reference pool per (space, batch, seed), and a weighted sum of
+    per-member log-quantiles within that pool.
+
+    Subclasses set ``member_names``, ``member_params``, ``member_weights``, ``pool_size`` and
+    ``pool_seed`` in their constructor.
+    """
 
     uses_data: ClassVar[bool] = True
     uses_labels: ClassVar[bool] = True
@@ -54,49 +64,52 @@ class _PoolEnsemble(Proxy):
 
     def __init__(self) -> None:
         self._members: list[Proxy] | None = None
-        self._reference: dict[tuple, list[np.ndarray]] = {}
-        self._active: tuple | None = None
+        self._reference: dict[tuple[str, str, int], list[np.ndarray]] = {}
 
     def members(self) -> list[Proxy]:
+        """The member proxies (built once)."""
         if self._members is None:
             self._members = [get_proxy(n, **self.member_params.get(n, {}))
                              for n in self.member_names]
         return self._members
 
-    def prepare(self, space: Any, batch: Batch, *, seed: int, device: str, cache: Any) -> None:
-        """Score the reference pool with every member once per (space, batch, seed)."""
-        from zcnas.correlate import score_many  # late: correlate imports proxies
-
+    def reference(self, space: SearchSpace, batch: Batch, *, seed: int, device: str,
+                  cache: ScoreCache | None, progress: bool = True) -> list[np.ndarray]:
+        """Sorted finite member scores on the reference pool (scored once per context)."""
         context = (space.cache_name, batch.identity, seed)
-        self._active = context
-        if context in self._reference:
-            return
-        pool = [space.key(a) for a in space.sample(self.pool_size, seed=self.pool_seed)]
-        scores, _ = score_many(space, self.members(), pool, batch, seed=seed, device=device,
-                               cache=cache, progress=True, desc=f"{self.name} reference pool")
-        self._reference[context] = [np.sort(v[np.isfinite(v)]) for v in scores.values()]
+        if context not in self._reference:
+            pool = [space.key(a) for a in space.sample(self.pool_size, seed=self.pool_seed)]
+            scores, _ = score_many(space, self.members(), pool, batch, seed=seed, device=device,
+                                   cache=cache, progress=progress,
+                                   desc=f"{self.name} reference pool")
+            self._reference[context] = [np.sort(v[np.isfinite(v)]) for v in scores.values()]
+        return self._reference[context]
 
-    def features(self, member_values: Sequence[float]) -> np.ndarray:
-        """Per-member log-quantiles of ``member_values`` in the active reference pool."""
-        if self._active is None:
-            raise ScoreError(f"{self.name} must be scored through zcnas.score (it needs its "
-                             f"reference pool)")
-        refs = self._reference[self._active]
-        return np.array([
-            log_quantile(v, ref, m.direction)
-            for v, ref, m in zip(member_values, refs, self.members())
-        ])
+    def features(self, member_values: Sequence[float], reference: Sequence[np.ndarray]
+                 ) -> np.ndarray:
+        """Per-member log-quantiles of ``member_values`` within ``reference``."""
+        return np.array([log_quantile(v, ref, m.direction)
+                         for v, ref, m in zip(member_values, reference, self.members())])
 
-    def combine(self, member_values: list[float]) -> float:
-        return float(np.dot(self.member_weights, self.features(member_values)))
+    def combine(self, features: np.ndarray) -> float:
+        return float(np.dot(self.member_weights, features))
 
-    def compute(self, model: nn.Module, batch: Batch) -> float:
-        raise ScoreError(f"{self.name} is an ensemble: score it with zcnas.score / "
-                         f"`zcnas score`, which scores its members through the cache")
+    def evaluate(self, space: SearchSpace, arch: Arch, batch: Batch, *, seed: int, device: str,
+                 cache: ScoreCache | None) -> tuple[float | None, str | None, float]:
+        """Members scored through the cache, combined; seconds = the members' compute time."""
+        reference = self.reference(space, batch, seed=seed, device=device, cache=cache)
+        records = [score_record(space, m, arch, batch, seed=seed, device=device, cache=cache)
+                   for m in self.members()]
+        seconds = float(sum(r.seconds for r in records))
+        failed = [r for r in records if not r.ok]
+        if failed:
+            return None, f"member {failed[0].key.proxy} failed: {failed[0].reason}", seconds
+        values = [float(r.value) for r in records]  # type: ignore[arg-type]
+        return self.combine(self.features(values, reference)), None, seconds
 
 
-@register_proxy("ensemble")
-class RankEnsembleProxy(_PoolEnsemble):
+@register_evaluator("ensemble")
+class RankEnsemble(PoolEnsemble):
     """Label-free rank aggregation: sum over members m of log q_m(arch).
 
     q_m is the mid-rank quantile of the arch's member score among ``pool_size`` seeded random
@@ -128,13 +141,15 @@ class RankEnsembleProxy(_PoolEnsemble):
                 "pool_seed": self.pool_seed}
 
 
-@register_proxy("learned_ensemble")
-class LearnedEnsembleProxy(_PoolEnsemble):
+@register_evaluator("learned_ensemble")
+class LearnedEnsemble(PoolEnsemble):
     """A weighted sum of member log-quantiles whose weights were fitted on labelled cells
     (``zcnas fit-ensemble``) and saved to ``path`` (JSON with members, weights, pool and the
-    training cells). The file's content hash is part of the cache key."""
+    training cells). The file's content hash is part of the cache key; ``labels_used`` is the
+    number of labelled cells it was fitted on."""
 
     paper = "learned combination, cf. RoBoT (He et al., ICLR 2024)"
+    fitted_on_labels = True
 
     def __init__(self, *, path: str) -> None:
         super().__init__()
@@ -150,6 +165,7 @@ class LearnedEnsembleProxy(_PoolEnsemble):
             self.member_weights = tuple(float(w) for w in spec["weights"])
             self.pool_size = int(spec["pool_size"])
             self.pool_seed = int(spec["pool_seed"])
+            self.labels_used = len(spec.get("train_cells", ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{p} is not a zcnas ensemble file ({exc}); recreate it with "
                             f"`zcnas fit-ensemble`") from None

@@ -1,11 +1,12 @@
-"""Zero-cost proxies. Plugins: entry-point group ``zcnas.proxies``.
+"""Zero-cost proxies: single-network scores at initialisation. Plugins: entry-point group
+``zcnas.proxies``. (Scores composed from several proxies, such as ensembles, are evaluators:
+``zcnas.scoring.Evaluator``.)
 
 To add a proxy: subclass :class:`Proxy` in a new module here (or in a plugin package), decorate
 it with ``@register_proxy("name")``, and import the module below.
 """
 
 from zcnas.proxies import _size  # noqa: F401,I001  (built-ins register on import)
-from zcnas.proxies import _ensemble  # noqa: F401,I001
 from zcnas.proxies import _gradalign  # noqa: F401,I001
 from zcnas.proxies import _gradsign  # noqa: F401,I001
 from zcnas.proxies import _lga  # noqa: F401,I001

@@ -48,27 +48,6 @@ class Proxy(abc.ABC):
         Returns a float; NaN or inf are turned into a recorded failure by the caller.
         """
 
-    # Optional hooks for composite proxies (ensembles); plain proxies leave them alone.
-    def members(self) -> list[Proxy]:
-        """Member proxies whose (cached) scores :meth:`combine` turns into this proxy's score.
-
-        When non-empty, :func:`zcnas.evaluate.score_record` scores each member through the
-        cache and calls :meth:`combine` instead of :meth:`compute`.
-        """
-        return []
-
-    def prepare(  # noqa: B027 - optional hook
-        self, space: Any, batch: Batch, *, seed: int, device: str, cache: Any
-    ) -> None:
-        """Called by ``score_record`` before scoring, with the context of the score.
-
-        Default: nothing. Ensembles use it to score their reference pool (through the cache).
-        """
-
-    def combine(self, member_values: list[float]) -> float:
-        """This proxy's score from its members' scores (only for proxies with members)."""
-        raise NotImplementedError(f"{type(self).__name__} has no members to combine")
-
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)

@@ -1,4 +1,5 @@
-"""``zcnas bench``: time proxies against the plain forward+backward floor on seeded NB201 nets.
+"""``zcnas bench``: time proxies against the plain forward+backward floor on seeded networks of a
+search space (the default space, NAS-Bench-201).
 
 For each net, side by side in one process: the floor (one batched forward + backward of the
 cross-entropy loss), each proxy's :meth:`Proxy.compute`, and for proxies that offer a
@@ -31,10 +32,14 @@ from tqdm import tqdm
 
 from zcnas.data import Batch
 from zcnas.data import load_batch
-from zcnas.evaluate import resolve_device
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies import get_proxy
 from zcnas.proxies import list_proxies
+from zcnas.scoring._device import resolve_device
+from zcnas.scoring._score import fresh_model
+from zcnas.scoring._score import isolated_rng
+from zcnas.spaces import DEFAULT_SPACE
+from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 
 
@@ -144,14 +149,17 @@ def _peak(fn: Callable[[], Any], device: str) -> int:
 
 
 def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = None,
-          device: str = "cpu", repeats: int = 3, seed: int = 0, data: str = "cifar10",
-          threads: int | None = None, loops: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Time proxies on ``n`` seeded random NB201 nets; returns a JSON-serialisable dict.
+          space: SearchSpace | str = DEFAULT_SPACE, device: str = "cpu", repeats: int = 3,
+          seed: int = 0, data: str = "cifar10", threads: int | None = None, loops: bool = True,
+          progress: bool = True) -> dict[str, Any]:
+    """Time proxies on ``n`` seeded random networks of ``space``; returns a JSON-serialisable dict.
 
     Args:
         n: number of nets (``space.sample(n, seed)``).
         batch_size: samples per batch (``load_batch(data, batch_size)``).
-        proxies: names (default every registered proxy).
+        proxies: names (default every registered single-network proxy; ensembles and other
+            evaluators are timed through their members).
+        space: the search space (object or registered name).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         repeats: timed runs per method and net (median reported).
         seed: seeds the net sample and each net's initialisation.
@@ -165,28 +173,27 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
     if n < 1 or batch_size < 1 or repeats < 1:
         raise ZcnasError("bench needs --n, --batch-size and --repeats >= 1")
     device = resolve_device(device)
+    space = get_space(space) if isinstance(space, str) else space
+    names = list(proxies) if proxies else list_proxies()
+    instances = {name: get_proxy(name) for name in names}
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
-        return _bench(n, batch_size, proxies, device, repeats, seed, data, loops, progress)
+        with isolated_rng(device):
+            return _bench(space, n, batch_size, instances, device, repeats, seed, data, loops,
+                          progress)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _bench(n: int, batch_size: int, proxies: Sequence[str] | None, device: str, repeats: int,
-           seed: int, data: str, loops: bool, progress: bool) -> dict[str, Any]:
-    names = list(proxies) if proxies else list_proxies()
-    instances = {name: get_proxy(name) for name in names}
-    space = get_space("nb201")
+def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any], device: str,
+           repeats: int, seed: int, data: str, loops: bool, progress: bool) -> dict[str, Any]:
     batch = load_batch(data, batch_size).to(device)
     archs = space.sample(n, seed=seed)
 
     def fresh(arch: dict) -> torch.nn.Module:
-        torch.manual_seed(seed)
-        model = space.build(arch, num_classes=batch.num_classes).to(device)
-        model.train()
-        return model
+        return fresh_model(space, arch, batch.num_classes, seed, device)
 
     methods: list[tuple[str, Callable[[torch.nn.Module], Any]]] = [
         ("floor", lambda m: _floor(m, batch))
@@ -252,6 +259,7 @@ def _bench(n: int, batch_size: int, proxies: Sequence[str] | None, device: str, 
                 r["loop_over_vectorised"] for r in recs
             )
     return {
+        "space": space.name,
         "device": device,
         "device_name": (torch.cuda.get_device_name(torch.device(device))
                         if device.startswith("cuda") else "cpu"),

@@ -1,23 +1,27 @@
-"""The one scoring choke point: every score in zcnas (CLI, correlate, Optuna, NNI) comes
-through :func:`score_record`."""
+"""The one scoring choke point: every score in zcnas (CLI, correlate, Optuna, NNI, ensembles)
+comes through :func:`score_record`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from collections.abc import Mapping
-from contextlib import contextmanager
-import json
 import math
 import time
 from typing import Any
 
 import torch
+from torch import nn
 
 from zcnas.data import Batch
 from zcnas.exceptions import ScoreError
+from zcnas.exceptions import StorageError
+from zcnas.exceptions import ZcnasError
 from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
-from zcnas.spaces import Arch
+from zcnas.scoring._device import deterministic
+from zcnas.scoring._device import resolve_device
+from zcnas.scoring._evaluator import Evaluator
+from zcnas.scoring._evaluator import Scorable
+from zcnas.scoring._evaluator import resolve
+from zcnas.scoring._keys import score_key
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
@@ -26,66 +30,70 @@ from zcnas.storage import ScoreRecord
 from zcnas.version import __version__
 
 
-@contextmanager
-def _deterministic(device: str) -> Iterator[None]:
-    """cuDNN deterministic for the duration of one score, restored afterwards."""
-    if not str(device).startswith("cuda"):
-        yield
-        return
-    old = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old
+def fresh_model(space: SearchSpace, arch: Mapping[str, Any], num_classes: int, seed: int,
+                device: str = "cpu") -> nn.Module:
+    """``space.build(arch)`` with torch seeded by ``seed``, on ``device``, in train mode: the
+    network every proxy scores. Seeds the global torch RNG: call it inside
+    :func:`isolated_rng` to leave the caller's random state alone."""
+    torch.manual_seed(seed)
+    model = space.build(arch, num_classes=num_classes).to(device)
+    model.train()
+    return model
 
 
-def resolve_device(device: str | None) -> str:
-    """``"auto"``/None -> cuda if available else cpu; a missing cuda is a clear error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ScoreError(f"--device {device} asked for, but no CUDA GPU is visible; use --device cpu")
-    return str(device)
-
-
-def batch_key(proxy: Proxy, batch: Batch) -> str:
-    """The batch part of a cache key: its content hash, or only its shape for data-free proxies."""
-    if proxy.uses_data:
-        return batch.identity
-    shape = "x".join(str(d) for d in batch.inputs.shape[1:])
-    return f"nodata-{shape}-c{batch.num_classes}"
-
-
-def score_key(space: SearchSpace, proxy: Proxy, arch_key: str, batch: Batch, seed: int) -> ScoreKey:
-    return ScoreKey(
-        space=space.cache_name, arch_key=arch_key, proxy=proxy.name, proxy_version=proxy.version,
-        params_json=json.dumps(proxy.get_params(), sort_keys=True, default=str),
-        batch_id=batch_key(proxy, batch), seed=int(seed),
-    )
+def isolated_rng(device: str) -> Any:
+    """A context in which torch's global RNG (CPU, and the CUDA device in use) may be reseeded
+    without changing the caller's random state afterwards."""
+    devices = [torch.device(device)] if str(device).startswith("cuda") else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def compute_score(space: SearchSpace, proxy: Proxy, arch: Mapping[str, Any], batch: Batch,
                   seed: int = 0, device: str = "cpu") -> float:
-    """Seed, build a fresh model, score it. No cache, no NaN policy: the raw proxy value."""
-    torch.manual_seed(seed)
-    model = space.build(arch, num_classes=batch.num_classes).to(device)
-    model.train()
-    with _deterministic(device):
-        return float(proxy.compute(model, batch.to(device)))
+    """Seed, build a fresh model, score it. No cache, no NaN policy: the raw proxy value.
+    torch's global random state is the same afterwards as before."""
+    with isolated_rng(device):
+        model = fresh_model(space, arch, batch.num_classes, seed, device)
+        if hasattr(proxy, "check_model"):
+            proxy.check_model(model)
+        with deterministic(device):
+            return float(proxy.compute(model, batch.to(device)))
 
 
-def score_record(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str, Any] | str,
+def _compute(space: SearchSpace, proxy: Proxy, arch: Mapping[str, Any], batch: Batch, seed: int,
+             device: str) -> tuple[float | None, str | None]:
+    """The proxy value, or None and the reason it failed (out of memory, a proxy's own
+    ``ScoreError``, any exception the proxy raised). Storage errors and interrupts propagate:
+    they say nothing about the architecture."""
+    try:
+        return compute_score(space, proxy, arch, batch, seed, device), None
+    except torch.OutOfMemoryError:
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return None, (f"out of memory on {device} with batch {len(batch)}; lower --batch-size "
+                      f"or use --device cpu")
+    except StorageError:
+        raise
+    except ZcnasError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a proxy bug or an input it cannot handle: one failed score
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return None, f"{proxy.name} raised {type(exc).__name__}: {first}"
+
+
+def score_record(space: SearchSpace | str, proxy: Scorable | str, arch: Mapping[str, Any] | str,
                  batch: Batch, *, seed: int = 0, device: str | None = "cpu",
                  cache: ScoreCache | None = None) -> ScoreRecord:
-    """Score ``arch`` with ``proxy`` on ``batch`` (cached), returning the full record.
+    """Score ``arch`` with ``proxy`` (a proxy or an evaluator, or its name) on ``batch``
+    (cached), returning the full record.
 
     Same (space, arch, proxy and its params/version, batch identity, seed) gives the same value.
-    A NaN/inf score or an out-of-memory error becomes a record with ``status == "failed"`` and
-    the reason; it is cached too, so a failing architecture is not recomputed.
+    A NaN/inf score, an out-of-memory error or an exception of the proxy becomes a record with
+    ``status == "failed"`` and the reason; it is cached too, so a failing architecture is not
+    recomputed. Errors of the storage itself are raised (``StorageError``), never recorded.
     """
     space = get_space(space) if isinstance(space, str) else space
-    proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
+    proxy = resolve(proxy)
     arch = space.as_arch(arch)
     device = resolve_device(device)
     key = score_key(space, proxy, space.key(arch), batch, seed)
@@ -93,30 +101,24 @@ def score_record(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str
         hit = cache.get(key)
         if hit is not None:
             return hit
-    proxy.prepare(space, batch, seed=seed, device=device, cache=cache)
-    if proxy.members():
-        return _combined_record(space, proxy, arch, batch, key, seed, device, cache)
     start = time.perf_counter()
-    value: float | None
-    reason: str | None = None
-    try:
-        value = compute_score(space, proxy, arch, batch, seed, device)
-    except torch.OutOfMemoryError:
-        value, reason = None, (
-            f"out of memory on {device} with batch {len(batch)}; lower --batch-size or use "
-            f"--device cpu"
-        )
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-    seconds = time.perf_counter() - start
-    return _finish(proxy, key, value, reason, seconds, device, batch, cache)
+    if isinstance(proxy, Evaluator):
+        value, reason, seconds = proxy.evaluate(space, arch, batch, seed=seed, device=device,
+                                                cache=cache)
+    else:
+        value, reason = _compute(space, proxy, arch, batch, seed, device)
+        seconds = time.perf_counter() - start
+    return finish_record(proxy, key, value, reason, seconds, device, batch, cache)
 
 
-def _finish(proxy: Proxy, key: ScoreKey, value: float | None, reason: str | None,
-            seconds: float, device: str, batch: Batch, cache: ScoreCache | None) -> ScoreRecord:
-    """Apply the NaN/inf policy, build the record, store it."""
+def finish_record(proxy: Scorable, key: ScoreKey, value: float | None, reason: str | None,
+                  seconds: float, device: str, batch: Batch,
+                  cache: ScoreCache | None) -> ScoreRecord:
+    """Apply the NaN/inf policy, build the record, store it (if ``cache``)."""
     if value is not None and not math.isfinite(value):
         value, reason = None, f"{proxy.name} returned {value} (non-finite score)"
+    if value is None and reason is None:
+        reason = f"{proxy.name} returned no value"
     record = ScoreRecord(
         key=key, status="complete" if reason is None else "failed", value=value, reason=reason,
         seconds=seconds, device=device, zcnas_version=__version__, batch_source=batch.source,
@@ -127,24 +129,16 @@ def _finish(proxy: Proxy, key: ScoreKey, value: float | None, reason: str | None
     return record
 
 
-def _combined_record(space: SearchSpace, proxy: Proxy, arch: Arch, batch: Batch, key: ScoreKey,
-                     seed: int, device: str, cache: ScoreCache | None) -> ScoreRecord:
-    """An ensemble's record: members scored through the cache, then combined.
-
-    ``seconds`` is the members' total compute time (what the ensemble costs uncached).
-    """
-    records = [score_record(space, m, arch, batch, seed=seed, device=device, cache=cache)
-               for m in proxy.members()]
-    failed = [r for r in records if not r.ok]
-    seconds = sum(r.seconds for r in records)
-    if failed:
-        reason = f"member {failed[0].key.proxy} failed: {failed[0].reason}"
-        return _finish(proxy, key, None, reason, seconds, device, batch, cache)
-    value = float(proxy.combine([float(r.value) for r in records]))  # type: ignore[arg-type]
-    return _finish(proxy, key, value, None, seconds, device, batch, cache)
+def failed_record(space: SearchSpace, proxy: Scorable, arch_key: str, batch: Batch, seed: int,
+                  device: str, reason: str) -> ScoreRecord:
+    """A failed, uncached record (for failures outside a score, e.g. an invalid architecture)."""
+    return ScoreRecord(key=score_key(space, proxy, arch_key, batch, seed), status="failed",
+                       value=None, reason=reason, seconds=0.0, device=device,
+                       zcnas_version=__version__, batch_source=batch.source,
+                       batch_size=len(batch))
 
 
-def score(space: SearchSpace | str, proxy: Proxy | str, arch: Mapping[str, Any] | str,
+def score(space: SearchSpace | str, proxy: Scorable | str, arch: Mapping[str, Any] | str,
           batch: Batch, *, seed: int = 0, device: str | None = "cpu",
           cache: ScoreCache | None = None) -> float:
     """The proxy score of ``arch`` as a float; raises ``ScoreError`` (with the reason) if it

@@ -1,4 +1,4 @@
-"""The report of :func:`zcnas.compare.compare`: per-cell curves from the stored studies, the
+"""The report of :func:`zcnas.search.compare.compare`: per-cell curves from the stored studies, the
 table (mean ± std over seeds, paired assisted-vs-vanilla tests) and best-so-far plots.
 
 Files in the output folder: ``cells.csv`` (one row per cell), ``summary.csv`` and ``summary.md``
@@ -9,31 +9,28 @@ the proxy's cost).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import json
-import math
 from pathlib import Path
-import statistics
 from typing import Any
-import warnings
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
-from scipy import stats
 
-from zcnas._report import FINISHED
-from zcnas._report import _plt
-from zcnas._report import _Truth
-from zcnas._report import _write_csv
-from zcnas._report import trial_rows
+from zcnas.analysis import mean_std
+from zcnas.analysis import paired_test
 from zcnas.benchmarks import get_benchmark
-from zcnas.compare import NUM_CLASSES
-from zcnas.compare import Cell
-from zcnas.compare import CompareConfig
 from zcnas.data import load_batch
-from zcnas.evaluate import score_key
-from zcnas.proxies import get_proxy
+from zcnas.reports import CurveGroup
+from zcnas.reports import anytime_curves
+from zcnas.reports import fmt
+from zcnas.reports import write_csv
+from zcnas.scoring import resolve
+from zcnas.scoring import score_key
+from zcnas.search._compare_config import Cell
+from zcnas.search._compare_config import CompareConfig
+from zcnas.search._report import FINISHED
+from zcnas.search._report import Truth
+from zcnas.search._report import trial_rows
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 from zcnas.storage import redact
@@ -56,8 +53,8 @@ class _ProxyCost:
 
     def seconds(self, cell: Cell, arch_key: str) -> float:
         m = cell.mode
-        proxy = get_proxy(m.proxy or "", **m.proxy_params)
-        classes = NUM_CLASSES[cell.dataset]
+        proxy = resolve(m.proxy or "", **m.proxy_params)
+        classes = self.cfg.num_classes(cell.dataset)
         if classes not in self._batches:
             d = self.cfg.data
             self._batches[classes] = load_batch(d["source"], d["batch_size"], d["seed"], classes)
@@ -76,7 +73,7 @@ def cell_curve(cfg: CompareConfig, study: optuna.Study, cell: Cell,
     The incumbent is the best trial by the search metric; its ``metric`` (test) is reported.
     Proxy seconds are charged once per architecture per run, at the trial that first scored it.
     """
-    truth = _Truth(get_benchmark(cfg.benchmark), cell.dataset, cfg.metric)
+    truth = Truth(get_benchmark(cfg.benchmark), cell.dataset, cfg.metric)
     rows = trial_rows(study, truth)
     trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state in FINISHED),
                     key=lambda t: t.number)
@@ -112,32 +109,8 @@ def _at(curve: list[dict[str, Any]], key: str, budget: float) -> float | None:
     return best
 
 
-def _ms(xs: Sequence[float | None], digits: int = 2) -> str:
-    v = [x for x in xs if x is not None]
-    if not v:
-        return "-"
-    sd = statistics.stdev(v) if len(v) > 1 else 0.0
-    return f"{statistics.mean(v):.{digits}f} ± {sd:.{digits}f}"
 
 
-def paired_test(assisted: Sequence[float], vanilla: Sequence[float], *, n_boot: int = 10_000,
-                seed: int = 0) -> dict[str, Any]:
-    """Paired over seeds: mean difference, its 95% paired-bootstrap CI (seeds resampled) and the
-    two-sided Wilcoxon signed-rank p-value (zeros dropped; 1.0 if every difference is 0)."""
-    d = np.asarray(assisted, float) - np.asarray(vanilla, float)
-    if len(d) == 0:
-        return {"n": 0, "mean_diff": None, "ci_low": None, "ci_high": None, "wilcoxon_p": None}
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
-    if np.all(d == 0):
-        p = 1.0
-    elif len(d) < 2:
-        p = None
-    else:
-        p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
-    return {"n": int(len(d)), "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi,
-            "wilcoxon_p": p}
 
 
 def write_report(cfg: CompareConfig, rdb: Any, skipped: dict[str, str],
@@ -174,13 +147,13 @@ def write_report(cfg: CompareConfig, rdb: Any, skipped: dict[str, str],
             "reached_seconds_budget": (last.get("seconds", 0.0) >= b) if b else None,
         })
     files = {}
-    _write_csv(out / "cells.csv", cells_rows)
+    write_csv(out / "cells.csv", cells_rows)
     files["cells.csv"] = out / "cells.csv"
     summary, tests = _summarise(cfg, cells_rows)
-    _write_csv(out / "summary.csv", summary)
+    write_csv(out / "summary.csv", summary)
     files["summary.csv"] = out / "summary.csv"
     if tests:
-        _write_csv(out / "paired_tests.csv", tests)
+        write_csv(out / "paired_tests.csv", tests)
         files["paired_tests.csv"] = out / "paired_tests.csv"
     (out / "summary.md").write_text(_markdown(cfg, summary, tests, cells_rows, cost.missing))
     files["summary.md"] = out / "summary.md"
@@ -214,10 +187,7 @@ def _summarise(cfg: CompareConfig, cells_rows: list[dict[str, Any]]
                           f"{len(rows) - len(done)} of {len(rows)} seeds not finished"),
                 }
                 for key in metrics + ["best_test_evaluated", "train_seconds", "proxy_seconds"]:
-                    xs = [r.get(key) for r in done if r.get(key) is not None]
-                    entry[f"{key}_mean"] = statistics.mean(xs) if xs else None
-                    entry[f"{key}_std"] = statistics.stdev(xs) if len(xs) > 1 else (
-                        0.0 if xs else None)
+                    entry[f"{key}_mean"], entry[f"{key}_std"] = mean_std(r.get(key) for r in done)
                 summary.append(entry)
             van = by_mode.get("vanilla", {})
             for m in cfg.modes:
@@ -235,10 +205,6 @@ def _summarise(cfg: CompareConfig, cells_rows: list[dict[str, Any]]
     return summary, tests
 
 
-def _f(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
 def _markdown(cfg: CompareConfig, summary: list[dict[str, Any]], tests: list[dict[str, Any]],
@@ -305,7 +271,7 @@ def _markdown(cfg: CompareConfig, summary: list[dict[str, Any]], tests: list[dic
             md = "-" if t["mean_diff"] is None else f"{t['mean_diff']:+.2f}"
             lines.append(f"| {t['dataset']} | {t['algorithm']} | {t['mode']} | "
                          f"{names[t['metric']]} | {t['n']} | {md} | {ci} | "
-                         f"{_f(t['wilcoxon_p'], 3)} |")
+                         f"{fmt(t['wilcoxon_p'], 3)} |")
     if secs:
         short = [r for r in cells_rows if r.get("reached_seconds_budget") is False]
         lines += ["", f"Runs whose {cfg.budget_queries} queries ended before the seconds budget "
@@ -321,65 +287,14 @@ def _markdown(cfg: CompareConfig, summary: list[dict[str, Any]], tests: list[dic
     return "\n".join(lines)
 
 
-def _grid_mean(curves: list[list[dict[str, Any]]], key: str, grid: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    vals = np.full((len(curves), len(grid)), np.nan)
-    for i, c in enumerate(curves):
-        xs = np.array([r[key] for r in c], float)
-        ys = np.array([np.nan if r["incumbent_test"] is None else r["incumbent_test"] for r in c])
-        idx = np.searchsorted(xs, grid, side="right") - 1
-        ok = idx >= 0
-        vals[i, ok] = ys[idx[ok]]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        full = ~np.isnan(vals).any(axis=0)  # mean only where every run has an incumbent
-        mean = np.where(full, np.nanmean(vals, axis=0), np.nan)
-        se = np.where(full, np.nanstd(vals, axis=0) / math.sqrt(max(len(curves), 1)), np.nan)
-    return mean, se
-
-
 def _plot(cfg: CompareConfig, ds: str, curves: dict[tuple[str, str, str], list],
           path: Path) -> bool:
-    groups = {k: v for k, v in curves.items() if k[0] == ds and v}
-    if not groups:
-        return False
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    algo_color = {a.name: colors[i % len(colors)] for i, a in enumerate(cfg.algorithms)}
-    styles = ["-", "--", "-.", ":"]
-    mode_style = {m.name: styles[i % len(styles)] for i, m in enumerate(cfg.modes)}
     labels = {a.name: a.label for a in cfg.algorithms} | {m.name: m.label for m in cfg.modes}
-    qgrid = np.arange(1, cfg.budget_queries + 1, dtype=float)
-    smax = max(c[-1]["seconds"] for v in groups.values() for c in v if c)
-    sgrid = np.linspace(0, smax, 300)
-    for (_, a, m), cs in groups.items():
-        color, style = algo_color[a], mode_style[m]
-        label = f"{labels[a]} {labels[m]}"
-        for ax, key, grid in ((axes[0], "queries", qgrid), (axes[1], "seconds", sgrid)):
-            mean, se = _grid_mean(cs, key, grid)
-            ax.plot(grid, mean, style, color=color, label=label)
-            ax.fill_between(grid, mean - se, mean + se, color=color, alpha=0.12)
-        if any(c[-1]["proxy_seconds"] > 0 for c in cs if c):
-            mean, _ = _grid_mean(cs, "train_seconds", sgrid)
-            axes[1].plot(sgrid, mean, style, color=color, alpha=0.45, linewidth=0.9,
-                         label=f"{label} (proxy time not charged)")
-    if cfg.budget_seconds.get(ds):
-        axes[1].axvline(cfg.budget_seconds[ds], color="grey", linewidth=0.8)
-    axes[0].set_xlabel("benchmark queries")
-    axes[1].set_xlabel("simulated seconds (training + proxy compute)")
-    for ax in axes:
-        ax.set_ylabel(f"{cfg.metric} accuracy of incumbent (%)")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=6, ncol=1)
-    lows = [r["incumbent_test"] for v in groups.values() for c in v
-            for r in c[len(c) // 5:] if r["incumbent_test"] is not None]
-    if lows:
-        lo = float(np.percentile(lows, 2))
-        for ax in axes:
-            ax.set_ylim(bottom=lo)
-    fig.suptitle(f"{cfg.name} on {ds}: mean best-so-far ± s.e. over seeds", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    algo_index = {a.name: i for i, a in enumerate(cfg.algorithms)}
+    mode_index = {m.name: i for i, m in enumerate(cfg.modes)}
+    groups = [CurveGroup(f"{labels[a]} {labels[m]}", algo_index[a], mode_index[m], cs)
+              for (d, a, m), cs in curves.items() if d == ds]
+    return anytime_curves(path, groups, budget_queries=cfg.budget_queries,
+                          budget_seconds=cfg.budget_seconds.get(ds),
+                          ylabel=f"{cfg.metric} accuracy of incumbent (%)",
+                          title=f"{cfg.name} on {ds}: mean best-so-far ± s.e. over seeds")

@@ -2,7 +2,7 @@
 as small subclasses of NNI's Random, RegularizedEvolution and PolicyBasedRL.
 
 Each proposal step draws ``n_candidates`` architectures, scores them with a zero-cost proxy
-(:class:`~zcnas.integration._nni_record.ProxyScorer`, cached in SQL) and submits only the best
+(:class:`~zcnas.search._nni_record.ProxyScorer`, cached in SQL) and submits only the best
 one to the evaluator (a benchmark or real training). Proxy scores do not count as trials.
 
 - ``ProxyAssistedRandom`` (G-RS): k uniform random architectures -> proxy argmax.
@@ -15,7 +15,7 @@ one to the evaluator (a benchmark or real training). Proxy scores do not count a
   architecture that was actually evaluated; ``credit="sampled"`` reproduces the paper's
   mismatch. NNI's default policy is PPO, not REINFORCE.
 
-This module imports NNI; use it through :mod:`zcnas.integration.nni`.
+This module imports NNI; use it through :mod:`zcnas.search.nni`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from nni.nas.strategy.utils import DeduplicationHelper
 from nni.nas.strategy.utils import DuplicationError
 import numpy as np
 
-from zcnas.integration._nni_record import ProxyScorer
+from zcnas.search._nni_record import ProxyScorer
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 

@@ -1,7 +1,7 @@
 """The NNI 3.0 objects of the adapter: the model space generated from a zcnas space, the proxy
 and benchmark evaluators, the strategy factory and the in-process runner.
 
-This module imports NNI; use it through :mod:`zcnas.integration.nni`.
+This module imports NNI; use it through :mod:`zcnas.search.nni`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from torch import nn
 
 from zcnas.benchmarks import Benchmark
 from zcnas.exceptions import ZcnasError
-from zcnas.integration import _nni_assisted
-from zcnas.integration._nni_record import ProxyScorer
-from zcnas.integration._nni_record import StudyRecorder
-from zcnas.integration._nni_record import seeded_rng
-from zcnas.integration._nni_space import categorical_distributions
-from zcnas.integration._nni_space import to_arch
+from zcnas.search import _nni_assisted
+from zcnas.search._nni_record import ProxyScorer
+from zcnas.search._nni_record import StudyRecorder
+from zcnas.search._nni_record import seeded_rng
+from zcnas.search._nni_space import categorical_distributions
+from zcnas.search._nni_space import to_arch
+from zcnas.spaces import DEFAULT_SPACE
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
@@ -45,7 +46,7 @@ class ZcnasModelSpace(ModelSpace):
         num_classes: classifier width of the built networks.
     """
 
-    def __init__(self, space: SearchSpace | str = "nb201", num_classes: int = 10) -> None:
+    def __init__(self, space: SearchSpace | str = DEFAULT_SPACE, num_classes: int = 10) -> None:
         super().__init__()
         zspace = get_space(space) if isinstance(space, str) else space
         self.space = zspace
@@ -54,7 +55,7 @@ class ZcnasModelSpace(ModelSpace):
             self.add_mutable(nni.choice(name, list(dist.choices)))
 
     @classmethod
-    def create_fixed_module(cls, sample: dict, space: SearchSpace | str = "nb201",
+    def create_fixed_module(cls, sample: dict, space: SearchSpace | str = DEFAULT_SPACE,
                             num_classes: int = 10) -> nn.Module:
         zspace = get_space(space) if isinstance(space, str) else space
         return zspace.build(to_arch(zspace, sample), num_classes=num_classes)

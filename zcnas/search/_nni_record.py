@@ -17,10 +17,10 @@ import optuna
 import torch
 
 from zcnas.data import Batch
-from zcnas.evaluate import score_record
 from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
-from zcnas.proxies import Proxy
+from zcnas.scoring import Scorable
+from zcnas.scoring import score_record
 from zcnas.spaces import SearchSpace
 from zcnas.storage import ScoreCache
 from zcnas.storage import ScoreRecord
@@ -52,12 +52,12 @@ def seeded_rng(seed: int) -> Iterator[None]:
 
 
 class ProxyScorer:
-    """Scores architectures with one proxy through :func:`zcnas.evaluate.score_record`.
+    """Scores architectures with one proxy through :func:`zcnas.scoring.score_record`.
 
-    Each score runs inside its own forked torch RNG: ``score_record`` seeds torch for the
-    network's initialisation, and without the fork that seed would also reset the random stream
-    of the strategy that asked (NNI's RL policy samples from the global torch generator, so
-    every sample between two policy updates would be the same).
+    ``score_record`` seeds torch for the network's initialisation inside a forked RNG, so the
+    random stream of the strategy that asked is left alone (NNI's RL policy samples from the
+    global torch generator; without the fork every sample between two policy updates would be
+    the same).
 
     Args:
         space: the search space.
@@ -68,7 +68,7 @@ class ProxyScorer:
         cache: the SQL score cache, or None.
     """
 
-    def __init__(self, space: SearchSpace, proxy: Proxy, batch: Batch, *, seed: int = 0,
+    def __init__(self, space: SearchSpace, proxy: Scorable, batch: Batch, *, seed: int = 0,
                  device: str = "cpu", cache: ScoreCache | None = None) -> None:
         self.space = space
         self.proxy = proxy
@@ -82,12 +82,9 @@ class ProxyScorer:
         """The score record of ``arch`` (cached in SQL and in memory)."""
         key = self.space.key(arch)
         if key not in self.records:
-            devices = [] if not str(self.device).startswith("cuda") else None
-            with torch.random.fork_rng(devices=devices):
-                self.records[key] = score_record(
-                    self.space, self.proxy, arch, self.batch, seed=self.seed,
-                    device=self.device, cache=self.cache,
-                )
+            self.records[key] = score_record(self.space, self.proxy, arch, self.batch,
+                                             seed=self.seed, device=self.device,
+                                             cache=self.cache)
         return self.records[key]
 
     def utility(self, record: ScoreRecord) -> float:

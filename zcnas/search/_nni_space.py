@@ -13,12 +13,6 @@ from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 
 
-# NNI's own NAS-Bench-201 space (nni.nas.hub.pytorch.NasBench201 and NNI's NB201 benchmark)
-# labels edge j->i as "j_i" (under a scope such as "cell/") and spells the convolutions
-# without the "nor_" prefix.
-_NNI_NB201_OPS = {"conv_1x1": "nor_conv_1x1", "conv_3x3": "nor_conv_3x3"}
-
-
 def categorical_distributions(
     space: SearchSpace,
 ) -> dict[str, optuna.distributions.CategoricalDistribution]:
@@ -52,19 +46,16 @@ def _strip_scope(sample: Mapping[str, Any]) -> dict[str, Any]:
 def to_arch(space: SearchSpace, sample: Mapping[str, Any]) -> Arch:
     """The zcnas architecture of an NNI sample (the reverse of :func:`to_sample`).
 
-    Accepts samples of :class:`~zcnas.integration.nni.ZcnasModelSpace` (labels are the zcnas
-    parameter names, possibly under one label scope such as ``"model/"``) and, for ``nb201``,
-    samples of NNI's own NAS-Bench-201 space (``"cell/0_1": "conv_3x3"``).
+    Accepts samples of :class:`~zcnas.search.nni.ZcnasModelSpace` (labels are the zcnas
+    parameter names, possibly under one label scope such as ``"model/"``) and the labelling
+    the space translates (:meth:`~zcnas.spaces.SearchSpace.translate`; for ``nb201`` NNI's own
+    NAS-Bench-201 space, ``"cell/0_1": "conv_3x3"``).
 
     Raises:
         InvalidArchError: the sample does not describe an architecture of ``space``.
     """
     names = list(space.distributions)
-    arch = _strip_scope(sample)
-    if set(arch) != set(names) and space.name == "nb201":
-        aliased = {f"edge_{k}": _NNI_NB201_OPS.get(v, v) for k, v in arch.items()}
-        if set(aliased) == set(names):
-            arch = aliased
+    arch = space.translate(_strip_scope(sample))
     if set(arch) != set(names):
         raise InvalidArchError(
             f"NNI sample labels {sorted(sample)} do not match the parameters of space "

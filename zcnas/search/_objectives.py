@@ -19,14 +19,16 @@ from optuna.distributions import IntDistribution
 from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
-from zcnas.evaluate import score_key
-from zcnas.evaluate import score_record
+from zcnas.exceptions import DataError
+from zcnas.exceptions import InvalidArchError
 from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._cost import FlopsCostModel
-from zcnas.integration._storage import set_trial_user_attrs
-from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
+from zcnas.scoring import Scorable
+from zcnas.scoring import failed_record
+from zcnas.scoring import resolve
+from zcnas.scoring import resolve_device
+from zcnas.scoring import score_record
+from zcnas.search._study import set_trial_user_attrs
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
@@ -36,6 +38,15 @@ from zcnas.version import __version__
 
 
 COST_OBJECTIVES = ("params", "flops")  # secondary objectives that are costs: always minimised
+
+
+def probe_key(space: SearchSpace, benchmark: Benchmark) -> str:
+    """One architecture key the benchmark should know (its first key, else the space's first
+    valid architecture): what fail-fast checks query before a search starts."""
+    keys = benchmark.keys()
+    if keys:
+        return space.key(space.as_arch(benchmark.encoding(keys[0])))
+    return space.key(space.sample(1, seed=0)[0])
 
 
 def suggest_arch(trial: optuna.Trial, space: SearchSpace) -> Arch:
@@ -57,11 +68,7 @@ def _as_space(space: SearchSpace | str) -> SearchSpace:
     return get_space(space) if isinstance(space, str) else space
 
 
-def _as_proxy(proxy: Proxy | str) -> Proxy:
-    return get_proxy(proxy) if isinstance(proxy, str) else proxy
-
-
-def record_attrs(rec: ScoreRecord, proxy: Proxy) -> dict[str, Any]:
+def record_attrs(rec: ScoreRecord, proxy: Scorable) -> dict[str, Any]:
     """The user attributes that identify a proxy score (see :class:`ProxyObjective`)."""
     return {
         "arch_key": rec.key.arch_key, "proxy": proxy.name, "proxy_version": proxy.version,
@@ -74,7 +81,7 @@ def record_attrs(rec: ScoreRecord, proxy: Proxy) -> dict[str, Any]:
 class ProxyObjective:
     """``study.optimize(ProxyObjective(space, proxy, batch))``: the trial value is the proxy score.
 
-    Each trial suggests an architecture, scores it through :func:`zcnas.evaluate.score_record`
+    Each trial suggests an architecture, scores it through :func:`zcnas.scoring.score_record`
     (cached in ``cache``), and sets the user attributes ``arch_key, proxy, proxy_version,
     proxy_params, seed, batch_id, batch_source, seconds, cached, device, zcnas_version`` and
     ``proxy_seconds`` (compute seconds actually spent in this trial: 0 for a cache hit).
@@ -89,14 +96,14 @@ class ProxyObjective:
             Use :attr:`directions` for ``create_study``.
     """
 
-    def __init__(self, space: SearchSpace | str, proxy: Proxy | str, batch: Batch, *, seed: int = 0,
-                 device: str = "cpu", cache: ScoreCache | None = None,
+    def __init__(self, space: SearchSpace | str, proxy: Scorable | str, batch: Batch, *,
+                 seed: int = 0, device: str = "cpu", cache: ScoreCache | None = None,
                  objectives: Sequence[str] = ("proxy",)) -> None:
         self.space = _as_space(space)
-        self.proxy = _as_proxy(proxy)
+        self.proxy = resolve(proxy)
         self.batch = batch
         self.seed = seed
-        self.device = device
+        self.device = resolve_device(device)  # a missing GPU fails here, not in every trial
         self.cache = cache
         self.objectives = tuple(objectives)
         if not self.objectives or self.objectives[0] != "proxy":
@@ -104,7 +111,7 @@ class ProxyObjective:
                 f"objectives must start with 'proxy', e.g. ('proxy',) or ('proxy', 'params'); "
                 f"got {self.objectives}"
             )
-        self._extra = [get_proxy(name) for name in self.objectives[1:]]
+        self._extra = [resolve(name) for name in self.objectives[1:]]
 
     @property
     def directions(self) -> list[str]:
@@ -112,16 +119,17 @@ class ProxyObjective:
         extra = ["minimize" if p.name in COST_OBJECTIVES else p.direction for p in self._extra]
         return [self.proxy.direction, *extra]
 
-    def _score(self, proxy: Proxy, arch: Arch) -> ScoreRecord:
+    def _score(self, proxy: Scorable, arch: Arch) -> ScoreRecord:
         try:
             return score_record(self.space, proxy, arch, self.batch, seed=self.seed,
                                 device=self.device, cache=self.cache)
-        except ScoreError as exc:  # e.g. the proxy rejects this input: a failed trial, not a crash
-            key = self.space.key(arch)
-            return ScoreRecord(key=score_key(self.space, proxy, key, self.batch, self.seed),
-                               status="failed", value=None, reason=str(exc), seconds=0.0,
-                               device=self.device, zcnas_version=__version__,
-                               batch_source=self.batch.source, batch_size=len(self.batch))
+        except (ScoreError, InvalidArchError) as exc:  # a failed trial, not a crashed study
+            try:
+                key = self.space.key(arch)
+            except InvalidArchError:
+                key = json.dumps(dict(arch), sort_keys=True, default=str)
+            return failed_record(self.space, proxy, key, self.batch, self.seed, self.device,
+                                 str(exc))
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         arch = suggest_arch(trial, self.space)
@@ -160,7 +168,7 @@ class BenchmarkObjective:
     ``search_metric``: the benchmark's own time if it has one, else ``cost_model``), ``cost_model``.
 
     Args:
-        cost_model: ``"auto"`` (the benchmark's times, else :class:`FlopsCostModel` for ``nb201``),
+        cost_model: ``"auto"`` (the benchmark's times, else its ``cost_model(space)``),
             ``None`` (count queries only) or an object with ``seconds(arch, dataset, metric)``.
         cache: score cache for the FLOPs of the cost model.
     """
@@ -176,14 +184,14 @@ class BenchmarkObjective:
         self.search_metric = search_metric or metric
         self.direction = direction
         if cost_model == "auto":
-            cost_model = FlopsCostModel(self.space, cache) if self.space.name == "nb201" else None
+            cost_model = self.benchmark.cost_model(self.space)
         self.cost_model = cost_model
 
     def check(self) -> None:
         """Fail fast (``DataError`` naming the fix) on a bad dataset or metric: query once."""
-        probe = self.space.key(self.space.arch_at(0))
-        self.benchmark.query(probe, dataset=self.dataset, metric=self.search_metric)
-        self.benchmark.query(probe, dataset=self.dataset, metric=self.metric)
+        probe = probe_key(self.space, self.benchmark)
+        self.benchmark.validate(probe, dataset=self.dataset, metric=self.search_metric)
+        self.benchmark.validate(probe, dataset=self.dataset, metric=self.metric)
 
     @property
     def directions(self) -> list[str]:
@@ -200,10 +208,15 @@ class BenchmarkObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         arch = suggest_arch(trial, self.space)
-        key = self.space.key(arch)
         start = time.perf_counter()
-        value = self.benchmark.query(key, dataset=self.dataset, metric=self.search_metric)
-        report = self.benchmark.query(key, dataset=self.dataset, metric=self.metric)
+        try:
+            key = self.space.key(arch)
+            value = self.benchmark.query(key, dataset=self.dataset, metric=self.search_metric)
+            report = self.benchmark.query(key, dataset=self.dataset, metric=self.metric)
+        except (InvalidArchError, DataError) as exc:  # not a valid or known cell: a FAIL trial
+            set_trial_user_attrs(trial, {"fail_reason": str(exc), "queries": 0,
+                                         "zcnas_version": __version__})
+            return float("nan")
         attrs: dict[str, Any] = {
             "arch_key": key, "benchmark": self.benchmark.name, "dataset": self.dataset,
             "search_metric": self.search_metric, "search_value": value,

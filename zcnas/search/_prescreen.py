@@ -30,16 +30,16 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from zcnas.data import Batch
-from zcnas.evaluate import score_record
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._storage import set_user_attrs
-from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
+from zcnas.scoring import Scorable
+from zcnas.scoring import resolve
+from zcnas.scoring import score_record
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 from zcnas.storage import ScoreRecord
+from zcnas.storage import set_user_attrs
 
 
 Mode = Literal["preselect", "mutation"]
@@ -77,7 +77,7 @@ class ProxyPrescreenSampler(BaseSampler):
           random initial population).
 
     With probability ``random_prob`` a uniformly random candidate is taken instead of the best
-    (zero-cost-nas uses 0.25). Scores go through :func:`zcnas.evaluate.score_record` and
+    (zero-cost-nas uses 0.25). Scores go through :func:`zcnas.scoring.score_record` and
     ``cache``. The base sampler is not modified: ``before_trial``, ``after_trial``,
     ``reseed_rng`` and ``sample_independent`` (parameters outside the space) are forwarded.
 
@@ -89,7 +89,7 @@ class ProxyPrescreenSampler(BaseSampler):
     """
 
     def __init__(self, base_sampler: BaseSampler | None, space: SearchSpace | str,
-                 proxy: Proxy | str, batch: Batch, *, n_candidates: int = 10,
+                 proxy: Scorable | str, batch: Batch, *, n_candidates: int = 10,
                  mode: Mode = "preselect", random_prob: float = 0.0,
                  cache: ScoreCache | None = None, seed: int | None = None,
                  proposals: Literal["base", "uniform"] = "base", population: int = 20,
@@ -108,7 +108,7 @@ class ProxyPrescreenSampler(BaseSampler):
             base_sampler = optuna.samplers.RandomSampler(seed=seed)
         self._base = base_sampler
         self.space = get_space(space) if isinstance(space, str) else space
-        self.proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
+        self.proxy = resolve(proxy) if isinstance(proxy, str) else proxy
         self.batch = batch
         self.n_candidates = n_candidates
         self.mode = mode
@@ -267,7 +267,7 @@ class WarmupResult:
     failed: int = 0
 
 
-def warmup(study: Study, space: SearchSpace | str, proxy: Proxy | str, batch: Batch, *,
+def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch: Batch, *,
            pool: int = 1000, top_k: int = 10, seed: int = 0, cache: ScoreCache | None = None,
            device: str = "cpu", init_seed: int = 0) -> WarmupResult:
     """Score ``pool`` distinct random architectures and ``study.enqueue_trial`` the proxy's top-k.
@@ -277,7 +277,7 @@ def warmup(study: Study, space: SearchSpace | str, proxy: Proxy | str, batch: Ba
     proxy evaluations) is returned and stored as the study user attribute ``zcnas_warmup``.
     """
     space = get_space(space) if isinstance(space, str) else space
-    proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
+    proxy = resolve(proxy) if isinstance(proxy, str) else proxy
     if not 1 <= top_k <= pool:
         raise ZcnasError(f"warmup needs 1 <= top_k ({top_k}) <= pool ({pool})")
     archs = space.sample(min(pool, space.size()), seed=seed)

@@ -17,14 +17,10 @@ differ.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import csv
 from dataclasses import dataclass
-import math
 from pathlib import Path
 import re
-import statistics
 from typing import Any
-import warnings
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -34,8 +30,14 @@ from sqlalchemy.engine import make_url
 from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._storage import make_storage
-from zcnas.integration._storage import retried_numbers
+from zcnas.reports import budget_curves
+from zcnas.reports import fmt
+from zcnas.reports import mean_pm_std
+from zcnas.reports import optuna_history
+from zcnas.reports import write_csv
+from zcnas.search._study import retried_numbers
+from zcnas.storage import default_storage
+from zcnas.storage import make_storage
 from zcnas.storage import redact
 
 
@@ -51,7 +53,7 @@ def _num(x: Any) -> float:
 
 
 @dataclass
-class _Truth:
+class Truth:
     """Where a trial's true accuracy comes from, when it has none of its own."""
 
     benchmark: Benchmark | None
@@ -71,15 +73,15 @@ class _Truth:
 
 
 def _truth_for(study: optuna.Study, benchmark: str | None, dataset: str | None,
-               metric: str | None) -> _Truth:
+               metric: str | None) -> Truth:
     obj = (study.user_attrs.get("zcnas_config") or {}).get("objective", {})
     name = benchmark or obj.get("benchmark")
     bench = get_benchmark(name, **(obj.get("benchmark_params") or {})) if name else None
-    return _Truth(bench, dataset or obj.get("dataset") or "cifar10",
+    return Truth(bench, dataset or obj.get("dataset") or "cifar10",
                   metric or obj.get("metric") or "test")
 
 
-def trial_rows(study: optuna.Study, truth: _Truth) -> list[dict[str, Any]]:
+def trial_rows(study: optuna.Study, truth: Truth) -> list[dict[str, Any]]:
     """One row per finished trial (number order) with cumulative budget and incumbent accuracy."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
     retried = retried_numbers(trials)
@@ -122,113 +124,51 @@ def trial_rows(study: optuna.Study, truth: _Truth) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        path.write_text("")
-        return
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
-def _budget_plot(path: Path, curves: dict[str, list[dict[str, Any]]], title: str) -> bool:
-    plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    drawn = False
-    for label, rows in curves.items():
-        pts = [r for r in rows if r["incumbent_true"] is not None]
-        if not pts:
-            continue
-        drawn = True
-        ax1.step([r["cum_queries"] for r in pts], [r["incumbent_true"] for r in pts], where="post",
-                 label=label)
-        ax2.step([r["cum_seconds"] for r in pts], [r["incumbent_true"] for r in pts], where="post",
-                 label=f"{label} (train + proxy)")
-        if any(r["cum_proxy_seconds"] > 0 for r in pts) and any(r["cum_train_seconds"] > 0 for r in pts):
-            ax2.step([r["cum_train_seconds"] for r in pts], [r["incumbent_true"] for r in pts],
-                     where="post", linestyle="--", label=f"{label} (train only, paper convention)")
-    if not drawn:
-        plt.close(fig)
-        return False
-    ax1.set_xlabel("benchmark queries (trials)")
-    ax2.set_xlabel("seconds (simulated training + proxy compute)")
-    for ax in (ax1, ax2):
-        ax.set_ylabel("true accuracy of incumbent (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
-def _optuna_plot(path: Path, study: optuna.Study) -> bool:
-    plt = _plt()
-    from optuna.visualization import matplotlib as ovm
-
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not complete:
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if len(study.directions) == 1:
-            ax = ovm.plot_optimization_history(study)
-        else:
-            ax = ovm.plot_pareto_front(study)
-    fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-    fig.set_size_inches(7, 4.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
 def _group(name: str) -> str:
     return re.sub(r"-seed\d+$", "", name)
 
 
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
 
 
-def report(storage: str, study_names: str | Sequence[str], out_dir: str | Path = "zcnas_out", *,
-           benchmark: str | None = None, dataset: str | None = None,
-           metric: str | None = None) -> dict[str, Path]:
-    """Write plots and summaries of ``study_names`` (one name or several) into ``out_dir``.
+def report(storage: str | None = None, study_names: str | Sequence[str] | None = None,
+           out_dir: str | Path = "zcnas_out", *, benchmark: str | None = None,
+           dataset: str | None = None, metric: str | None = None) -> dict[str, Path]:
+    """Write plots and summaries of ``study_names`` (one name or several; default: the only
+    study of ``storage``) into ``out_dir``.
 
     The true accuracy of a trial is its ``report_value`` (benchmark studies) or, for proxy
-    studies, ``benchmark`` queried with ``dataset``/``metric`` (default: the study file's
-    ``[objective]`` benchmark, dataset and metric). Returns the written files by name.
+    studies, ``benchmark`` queried with ``dataset``/``metric`` (default: what the study records
+    about itself, see :func:`zcnas.search.optuna.describe_study`). Returns the written files by
+    name. ``storage`` defaults to ``$ZCNAS_STORAGE`` or ``sqlite:///zcnas.db``.
     """
-    names = [study_names] if isinstance(study_names, str) else list(study_names)
-    if not names:
-        raise ZcnasError("report needs at least one study name (--study NAME)")
+    storage = storage or default_storage()
     url = make_url(storage)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
             and not Path(url.database).expanduser().is_file():
         raise ZcnasError(f"no database file at {url.database}; check --storage "
                          f"(a report never creates a database)")
     rdb = make_storage(storage, heartbeat_interval=None)
-    known = set(optuna.get_all_study_names(storage=rdb))
+    known = sorted(optuna.get_all_study_names(storage=rdb))
+    if study_names is None:
+        if len(known) != 1:
+            raise ZcnasError(f"{redact(storage)} holds {len(known)} studies; name the one(s) to "
+                             f"report with --study NAME: {', '.join(known) or 'none'}")
+        study_names = known
+    names = [study_names] if isinstance(study_names, str) else list(study_names)
+    if not names:
+        raise ZcnasError("report needs at least one study name (--study NAME)")
     missing = [n for n in names if n not in known]
     if missing:
-        raise ZcnasError(f"no study {', '.join(map(repr, missing))} in {redact(storage)}; it has: "
-                         f"{', '.join(sorted(known)) or 'none'}")
+        raise ZcnasError(f"no study {', '.join(map(repr, missing))} in {redact(storage)}; it "
+                         f"has: {', '.join(known) or 'none'}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -240,12 +180,12 @@ def report(storage: str, study_names: str | Sequence[str], out_dir: str | Path =
         rows = trial_rows(study, truth)
         curves[name] = rows
         base = _safe(name)
-        _write_csv(out / f"{base}_trials.csv", rows)
+        write_csv(out / f"{base}_trials.csv", rows)
         written[f"{base}_trials.csv"] = out / f"{base}_trials.csv"
         kind = "history" if len(study.directions) == 1 else "pareto"
-        if _optuna_plot(out / f"{base}_{kind}.png", study):
+        if optuna_history(out / f"{base}_{kind}.png", study):
             written[f"{base}_{kind}.png"] = out / f"{base}_{kind}.png"
-        if _budget_plot(out / f"{base}_budget.png", {name: rows}, f"{name}: best-so-far true accuracy"):
+        if budget_curves(out / f"{base}_budget.png", {name: rows}, f"{name}: best-so-far true accuracy"):
             written[f"{base}_budget.png"] = out / f"{base}_budget.png"
         cfg = study.user_attrs.get("zcnas_config") or {}
         obj = cfg.get("objective", {})
@@ -267,11 +207,11 @@ def report(storage: str, study_names: str | Sequence[str], out_dir: str | Path =
             "train_seconds": last.get("cum_train_seconds", 0.0),
             "proxy_seconds": last.get("cum_proxy_seconds", 0.0),
         })
-    _write_csv(out / "summary.csv", summary)
+    write_csv(out / "summary.csv", summary)
     written["summary.csv"] = out / "summary.csv"
     (out / "summary.md").write_text(_markdown(summary, storage))
     written["summary.md"] = out / "summary.md"
-    if len(names) > 1 and _budget_plot(out / "comparison.png", curves, "best-so-far true accuracy"):
+    if len(names) > 1 and budget_curves(out / "comparison.png", curves, "best-so-far true accuracy"):
         written["comparison.png"] = out / "comparison.png"
     return written
 
@@ -284,9 +224,9 @@ def _markdown(summary: list[dict[str, Any]], storage: str) -> str:
     for r in summary:
         lines.append(
             f"| {r['study']} | {r['kind']} | {r['objective']} | {r['assist']} | {r['sampler']} | "
-            f"{r['finished']} | {r['failed']} | {_fmt(r['best_value'], 4)} | "
-            f"{_fmt(r['incumbent_true'])} | {_fmt(r['best_true_evaluated'])} | "
-            f"{_fmt(r['train_seconds'], 0)} | {_fmt(r['proxy_seconds'], 1)} |"
+            f"{r['finished']} | {r['failed']} | {fmt(r['best_value'], 4)} | "
+            f"{fmt(r['incumbent_true'])} | {fmt(r['best_true_evaluated'])} | "
+            f"{fmt(r['train_seconds'], 0)} | {fmt(r['proxy_seconds'], 1)} |"
         )
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in summary:
@@ -298,11 +238,7 @@ def _markdown(summary: list[dict[str, Any]], storage: str) -> str:
                   "|---|---|---|---|---|---|"]
         for g, rs in multi.items():
             def ms(key: str, digits: int = 2, rs: list[dict[str, Any]] = rs) -> str:
-                xs = [r[key] for r in rs if r[key] is not None]
-                if not xs:
-                    return "-"
-                sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-                return f"{statistics.mean(xs):.{digits}f} ± {sd:.{digits}f}"
+                return mean_pm_std((r[key] for r in rs), digits)
             lines.append(f"| {g} | {len(rs)} | {ms('incumbent_true')} | "
                          f"{ms('best_true_evaluated')} | {ms('train_seconds', 0)} | "
                          f"{ms('proxy_seconds', 1)} |")

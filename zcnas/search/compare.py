@@ -1,14 +1,14 @@
-"""Proxy-assisted vs vanilla NAS on a benchmark: ``zcnas compare STUDY.toml`` (issue 5).
+"""Proxy-assisted vs vanilla NAS on a benchmark: ``zcnas compare STUDY.toml``.
 
 A compare file declares algorithms x modes x seeds x target datasets and a budget. Every cell
 (algorithm, mode, seed, dataset) is one stored search:
 
 * Optuna algorithms (random search, TPE) run through :func:`zcnas.studies.run_study`; an
-  assisted mode wraps the sampler in :class:`~zcnas.integration._prescreen.ProxyPrescreenSampler`
+  assisted mode wraps the sampler in :class:`~zcnas.search._prescreen.ProxyPrescreenSampler`
   (the proxy's best of ``n_candidates`` proposals is queried).
 * NNI algorithms (regularized evolution, policy-based RL) run through
-  :func:`zcnas.integration.nni.run_strategy`; an assisted mode uses the G-REA / G-RL strategies
-  of :mod:`zcnas.integration._nni_assisted`. Without NNI they are reported as skipped.
+  :func:`zcnas.search.nni.run_strategy`; an assisted mode uses the G-REA / G-RL strategies
+  of :mod:`zcnas.search._nni_assisted`. Without NNI they are reported as skipped.
 
 The search sees only ``search_metric`` (NB201 protocol: ``valid_12ep``); the report gives the
 ``metric`` (200-epoch test accuracy) of the incumbent. Proxy scores are cached in SQL and the
@@ -24,7 +24,7 @@ cached it: the honest charge), and the papers' convention that does not charge t
 
 Example::
 
-    from zcnas.compare import compare
+    from zcnas.search.compare import compare
     result = compare("studies/gradsign_vs_vanilla_nb201.toml", quick=True, out="zcnas_out/cmp")
     print(result.files["summary.md"].read_text())
 """
@@ -34,234 +34,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-import hashlib
-import json
 import logging
 import os
 from pathlib import Path
-import sys
 from typing import Any
 
 import optuna
 
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
-from zcnas.evaluate import resolve_device
-from zcnas.integration._storage import make_storage
-from zcnas.integration._storage import trial_counts
-from zcnas.proxies import get_proxy
+from zcnas.scoring import resolve
+from zcnas.scoring import resolve_device
+from zcnas.search._compare_config import Algorithm
+from zcnas.search._compare_config import Cell
+from zcnas.search._compare_config import CompareConfig
+from zcnas.search._compare_config import Mode
+from zcnas.search._compare_config import load_compare
+from zcnas.search._compare_report import write_report
+from zcnas.search._config import StudyConfigError
+from zcnas.search._objectives import probe_key
+from zcnas.search._study import trial_counts
+from zcnas.search.studies import run_study
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
-from zcnas.storage import default_storage
+from zcnas.storage import make_storage
 from zcnas.storage import redact
-from zcnas.studies import StudyConfigError
-from zcnas.studies import check_section
-from zcnas.studies import read_toml
-from zcnas.studies import run_study
-from zcnas.studies import sampler_class
-
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 
 
 _logger = logging.getLogger(__name__)
 __all__ = ["Algorithm", "Cell", "CompareConfig", "CompareResult", "Mode", "compare",
            "load_compare"]
-
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16": 120}
-BACKENDS = ("optuna", "nni")
-_COMPARE_KEYS: dict[str, tuple[Any, Any]] = {
-    "name": (str, ...), "storage": (str, None), "space": (str, "nb201"),
-    "benchmark": (str, "nb201"), "datasets": (list, ["cifar10"]),
-    "search_metric": (str, "valid_12ep"), "metric": (str, "test"), "seeds": ((int, list), 20),
-    "budget_queries": (int, 100), "budget_seconds": (dict, {}),
-    "algorithms": (list, None), "modes": (list, None), "n_candidates": (int, 10),
-    "proxy_init_seed": (int, 0), "bootstrap": (int, 10_000),
-}
-_DATA_KEYS: dict[str, tuple[Any, Any]] = {
-    "source": (str, "cifar10"), "batch_size": (int, 64), "seed": (int, 0)}
-_ALGO_KEYS: dict[str, tuple[Any, Any]] = {
-    "label": (str, None), "backend": (str, ...), "sampler": (str, None), "strategy": (str, None),
-    "kwargs": (dict, {}), "proposals": (str, "base")}
-_MODE_KEYS: dict[str, tuple[Any, Any]] = {
-    "label": (str, None), "proxy": (str, None), "proxy_params": (dict, {})}
-_QUICK_KEYS = ("seeds", "budget_queries", "budget_seconds", "datasets", "algorithms", "modes",
-               "n_candidates", "batch_size")
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """One search algorithm: an Optuna sampler or an NNI strategy, with its options."""
-
-    name: str
-    label: str
-    backend: str
-    sampler: str | None = None
-    strategy: str | None = None
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    proposals: str = "base"
-
-
-@dataclass(frozen=True)
-class Mode:
-    """``vanilla`` (no proxy) or assisted by ``proxy`` (pre-selection / move proposal)."""
-
-    name: str
-    label: str
-    proxy: str | None = None
-    proxy_params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One search: (algorithm, mode, seed, dataset) and the study that stores it."""
-
-    algorithm: Algorithm
-    mode: Mode
-    seed: int
-    dataset: str
-    study_name: str
-
-
-@dataclass
-class CompareConfig:
-    """A validated compare file (see ``studies/gradsign_vs_vanilla_nb201.toml``)."""
-
-    name: str
-    storage: str
-    space: str
-    benchmark: str
-    datasets: list[str]
-    search_metric: str
-    metric: str
-    seeds: list[int]
-    budget_queries: int
-    budget_seconds: dict[str, float]
-    algorithms: list[Algorithm]
-    modes: list[Mode]
-    n_candidates: int
-    proxy_init_seed: int
-    data: dict[str, Any]
-    device: str
-    bootstrap: int
-    quick: bool = False
-
-    def cells(self) -> list[Cell]:
-        out = []
-        for ds in self.datasets:  # seed-major: an interrupted run has balanced seeds
-            for s in self.seeds:
-                for a in self.algorithms:
-                    for m in self.modes:
-                        out.append(Cell(a, m, s, ds, f"{self.name}-{ds}-{a.name}-{m.name}-seed{s}"))
-        return out
-
-    def sha(self, cell: Cell) -> str:
-        """Hash of everything that determines a cell's trials (not storage, budget or seeds)."""
-        what: dict[str, Any] = {
-            "space": self.space, "benchmark": self.benchmark, "dataset": cell.dataset,
-            "search_metric": self.search_metric, "algorithm": cell.algorithm.__dict__,
-            "mode": cell.mode.__dict__, "seed": cell.seed,
-        }
-        if cell.mode.proxy:
-            what.update(n_candidates=self.n_candidates, proxy_init_seed=self.proxy_init_seed,
-                        data=self.data)
-        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()
-                              ).hexdigest()[:16]
-
-
-def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: bool = False,
-                 seeds: int | None = None, storage: str | None = None) -> CompareConfig:
-    """Read and validate a compare file; ``quick`` applies its ``[quick]`` overrides and names
-    the studies ``<name>-quick-...``; ``seeds`` (N) means seeds 0..N-1. Nothing is written."""
-    if isinstance(path, Mapping):
-        raw = dict(path)
-    else:
-        raw = read_toml(path, "compare file", "see studies/gradsign_vs_vanilla_nb201.toml")
-    allowed = {"device", "compare", "data", "algorithm", "mode", "quick"}
-    for k in raw:
-        if k not in allowed:
-            raise StudyConfigError(f"unknown section {k!r} in compare file; allowed: "
-                                   f"{', '.join(sorted(allowed))}")
-    c = check_section("compare", raw.get("compare", {}), _COMPARE_KEYS)
-    data = check_section("data", raw.get("data", {}), _DATA_KEYS)
-    quick_raw = dict(raw.get("quick", {}))
-    for k in quick_raw:
-        if k not in _QUICK_KEYS:
-            raise StudyConfigError(f"unknown key {k!r} in [quick]; allowed: {', '.join(_QUICK_KEYS)}")
-    if quick:
-        for k, v in quick_raw.items():
-            (data if k == "batch_size" else c)[k] = v
-    if seeds is not None:
-        if seeds < 1:
-            raise StudyConfigError("--seeds must be >= 1")
-        c["seeds"] = seeds
-    seed_list = list(range(c["seeds"])) if isinstance(c["seeds"], int) else list(c["seeds"])
-    if not seed_list or len(set(seed_list)) != len(seed_list) or not all(
-            isinstance(s, int) for s in seed_list):
-        raise StudyConfigError("[compare] seeds must be a count >= 1 or a list of distinct integers")
-    algos = {n: check_section(f"algorithm.{n}", a, _ALGO_KEYS)
-             for n, a in raw.get("algorithm", {}).items()}
-    modes = {n: check_section(f"mode.{n}", m, _MODE_KEYS) for n, m in raw.get("mode", {}).items()}
-    modes.setdefault("vanilla", {"label": "vanilla", "proxy": None, "proxy_params": {}})
-    pick_a = c["algorithms"] if c["algorithms"] is not None else list(algos)
-    pick_m = c["modes"] if c["modes"] is not None else list(modes)
-    for kind, picked, known in (("algorithm", pick_a, algos), ("mode", pick_m, modes)):
-        if not picked:
-            raise StudyConfigError(f"[compare] lists no {kind}s")
-        for n in picked:
-            if n not in known:
-                raise StudyConfigError(f"[compare] {kind} {n!r} has no [{kind}.{n}] table; "
-                                       f"defined: {', '.join(known) or 'none'}")
-    algorithms = [_algorithm(n, algos[n]) for n in pick_a]
-    mode_list = [Mode(n, modes[n]["label"] or (f"{modes[n]['proxy']}-assisted"
-                                              if modes[n]["proxy"] else n),
-                      modes[n]["proxy"], dict(modes[n]["proxy_params"])) for n in pick_m]
-    for m in mode_list:
-        if m.proxy:
-            get_proxy(m.proxy, **m.proxy_params)
-    for k in ("budget_queries", "n_candidates", "bootstrap"):
-        if c[k] < 1:
-            raise StudyConfigError(f"[compare] {k} must be >= 1")
-    for ds in c["datasets"]:
-        if ds not in NUM_CLASSES:
-            raise StudyConfigError(f"[compare] unknown dataset {ds!r}; choose from "
-                                   f"{', '.join(NUM_CLASSES)}")
-    budget_s = {str(k): float(v) for k, v in c["budget_seconds"].items()}
-    if any(k not in NUM_CLASSES or v <= 0 for k, v in budget_s.items()):
-        raise StudyConfigError("[compare] budget_seconds maps datasets (cifar10, cifar100, "
-                               "imagenet16) to positive seconds")
-    name = c["name"] + ("-quick" if quick else "")
-    return CompareConfig(
-        name=name, storage=storage or c["storage"] or default_storage(), space=c["space"],
-        benchmark=c["benchmark"], datasets=list(c["datasets"]), search_metric=c["search_metric"],
-        metric=c["metric"], seeds=seed_list, budget_queries=c["budget_queries"],
-        budget_seconds=budget_s, algorithms=algorithms, modes=mode_list,
-        n_candidates=c["n_candidates"], proxy_init_seed=c["proxy_init_seed"], data=data,
-        device=str(raw.get("device", "cpu")), bootstrap=c["bootstrap"], quick=quick,
-    )
-
-
-def _algorithm(name: str, a: Mapping[str, Any]) -> Algorithm:
-    if a["backend"] not in BACKENDS:
-        raise StudyConfigError(f"[algorithm.{name}] backend must be one of {', '.join(BACKENDS)}")
-    if a["proposals"] not in ("base", "uniform"):
-        raise StudyConfigError(f"[algorithm.{name}] proposals must be 'base' or 'uniform'")
-    if a["backend"] == "optuna":
-        if not a["sampler"]:
-            raise StudyConfigError(f"[algorithm.{name}] an optuna algorithm needs sampler = "
-                                   f"\"RandomSampler\" / \"TPESampler\" / ...")
-        sampler_class(a["sampler"])
-    else:
-        from zcnas.integration.nni import STRATEGIES
-
-        if a["strategy"] not in STRATEGIES:
-            raise StudyConfigError(f"[algorithm.{name}] an nni algorithm needs strategy = one "
-                                   f"of {', '.join(STRATEGIES)}")
-    return Algorithm(name, a["label"] or name, a["backend"], a["sampler"], a["strategy"],
-                     dict(a["kwargs"]), a["proposals"])
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -278,8 +80,8 @@ class CompareResult:
 
 
 def _nni_missing() -> str | None:
-    from zcnas.integration.nni import NNINotInstalledError
-    from zcnas.integration.nni import require_nni
+    from zcnas.search.nni import NNINotInstalledError
+    from zcnas.search.nni import require_nni
 
     try:
         require_nni()
@@ -311,12 +113,12 @@ def _run_optuna(cfg: CompareConfig, cell: Cell) -> None:
         study["assist"] = {"mode": "preselect", "proxy": m.proxy,
                            "proxy_params": dict(m.proxy_params), "init_seed": cfg.proxy_init_seed,
                            "n_candidates": cfg.n_candidates, "proposals": a.proposals}
-        study["data"] = {**cfg.data, "num_classes": NUM_CLASSES[cell.dataset]}
+        study["data"] = {**cfg.data, "num_classes": cfg.num_classes(cell.dataset)}
     run_study(study)
 
 
 def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
-    from zcnas.integration.nni import run_strategy
+    from zcnas.search.nni import run_strategy
 
     m = cell.mode
     study, _ = _finished(rdb, cell.study_name)
@@ -326,9 +128,9 @@ def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
     batch = None
     if m.proxy:
         batch = load_batch(cfg.data["source"], cfg.data["batch_size"], cfg.data["seed"],
-                           NUM_CLASSES[cell.dataset])
+                           cfg.num_classes(cell.dataset))
     run_strategy(
-        cfg.space, get_proxy(m.proxy, **m.proxy_params) if m.proxy else None,
+        cfg.space, resolve(m.proxy, **m.proxy_params) if m.proxy else None,
         cell.algorithm.strategy or "", n_trials=cfg.budget_queries, batch=batch, seed=cell.seed,
         storage=cfg.storage, study_name=cell.study_name, strategy_kwargs=cell.algorithm.kwargs,
         benchmark=cfg.benchmark, dataset=cell.dataset, metric=cfg.search_metric,
@@ -340,10 +142,10 @@ def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
 def _validate_targets(cfg: CompareConfig) -> None:
     space = get_space(cfg.space)
     bench = get_benchmark(cfg.benchmark)
-    probe = space.key(space.arch_at(0))
+    probe = probe_key(space, bench)
     for ds in cfg.datasets:
-        bench.query(probe, dataset=ds, metric=cfg.search_metric)
-        bench.query(probe, dataset=ds, metric=cfg.metric)
+        bench.validate(probe, dataset=ds, metric=cfg.search_metric)
+        bench.validate(probe, dataset=ds, metric=cfg.metric)
     resolve_device(cfg.device)
     if any(m.proxy for m in cfg.modes):
         load_batch(cfg.data["source"], cfg.data["batch_size"], cfg.data["seed"])
@@ -410,8 +212,6 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
             "zcnas_compare", _tag(cfg, cell, sha))
         result.ran.append(cell.study_name)
     if out is not None:
-        from zcnas._compare_report import write_report
-
         result.summary, result.files = write_report(cfg, rdb, result.skipped, Path(out))
     return result
 

@@ -6,7 +6,7 @@ here is called, and a missing install raises :class:`NNINotInstalledError` namin
 
 Example::
 
-    from zcnas.integration.nni import run_strategy
+    from zcnas.search.nni import run_strategy
     run = run_strategy("nb201", "gradsign", "RegularizedEvolution", n_trials=20,
                        batch=zcnas.load_batch("cifar10", 64), storage="sqlite:///zcnas.db",
                        strategy_kwargs={"population_size": 10, "sample_size": 3})
@@ -17,7 +17,7 @@ labels are the zcnas parameter names, so a sample is an architecture dict (:func
 :func:`to_sample`). Strategies: ``Random``, ``GridSearch``, ``RegularizedEvolution``,
 ``PolicyBasedRL`` (needs tianshou 0.4.x) and ``TPE``; with ``assisted=True`` (and a benchmark)
 ``Random``, ``RegularizedEvolution`` and ``PolicyBasedRL`` become their proxy-assisted variants
-(see :mod:`zcnas.integration._nni_assisted`).
+(see :mod:`zcnas.search._nni_assisted`).
 
 Known NNI 3.0 behaviour: its TPE replaces a duplicate proposal by the next unseen point of a
 grid walk that starts at the first choice of every parameter; on NB201 that is the all-``none``
@@ -42,16 +42,17 @@ from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import load_batch
-from zcnas.evaluate import resolve_device
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._nni_record import ProxyScorer
-from zcnas.integration._nni_record import StudyRecorder
-from zcnas.integration._nni_space import categorical_distributions
-from zcnas.integration._nni_space import search_space_json
-from zcnas.integration._nni_space import to_arch
-from zcnas.integration._nni_space import to_sample
-from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
+from zcnas.scoring import Scorable
+from zcnas.scoring import resolve
+from zcnas.scoring import resolve_device
+from zcnas.search._nni_record import ProxyScorer
+from zcnas.search._nni_record import StudyRecorder
+from zcnas.search._nni_space import categorical_distributions
+from zcnas.search._nni_space import search_space_json
+from zcnas.search._nni_space import to_arch
+from zcnas.search._nni_space import to_sample
+from zcnas.search._objectives import probe_key
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
@@ -61,14 +62,15 @@ from zcnas.version import __version__
 
 
 if TYPE_CHECKING:
-    from zcnas.integration._nni_impl import BenchmarkEvaluator
-    from zcnas.integration._nni_impl import ProxyEvaluator
-    from zcnas.integration._nni_impl import ZcnasModelSpace
+    from zcnas.search._nni_impl import BenchmarkEvaluator
+    from zcnas.search._nni_impl import ProxyEvaluator
+    from zcnas.search._nni_impl import ZcnasModelSpace
 
 
 __all__ = [
     "ASSISTED_STRATEGIES", "INSTALL_HINT", "STRATEGIES", "BenchmarkEvaluator",
-    "NNINotInstalledError", "NNIRun", "ProxyEvaluator", "ZcnasModelSpace", "require_nni",
+    "NNINotInstalledError", "NNIRun", "ProxyEvaluator", "ProxyScorer", "StudyRecorder",
+    "ZcnasModelSpace", "require_nni",
     "run_strategy", "search_space_json", "to_arch", "to_key", "to_sample",
 ]
 
@@ -76,12 +78,12 @@ INSTALL_HINT = "NNI is not installed: pip install 'zcnas[nni]'"
 STRATEGIES = ("Random", "GridSearch", "RegularizedEvolution", "PolicyBasedRL", "TPE")
 ASSISTED_STRATEGIES = ("Random", "RegularizedEvolution", "PolicyBasedRL")
 _LAZY = {
-    "ZcnasModelSpace": "zcnas.integration._nni_impl",
-    "ProxyEvaluator": "zcnas.integration._nni_impl",
-    "BenchmarkEvaluator": "zcnas.integration._nni_impl",
-    "ProxyAssistedRandom": "zcnas.integration._nni_assisted",
-    "ProxyAssistedEvolution": "zcnas.integration._nni_assisted",
-    "ProxyAssistedPolicyBasedRL": "zcnas.integration._nni_assisted",
+    "ZcnasModelSpace": "zcnas.search._nni_impl",
+    "ProxyEvaluator": "zcnas.search._nni_impl",
+    "BenchmarkEvaluator": "zcnas.search._nni_impl",
+    "ProxyAssistedRandom": "zcnas.search._nni_assisted",
+    "ProxyAssistedEvolution": "zcnas.search._nni_assisted",
+    "ProxyAssistedPolicyBasedRL": "zcnas.search._nni_assisted",
 }
 
 
@@ -185,12 +187,12 @@ def _check_benchmark(space: SearchSpace, benchmark: Benchmark, dataset: str,
             f"benchmark {benchmark.name!r} is for space {benchmark.space!r}, not {space.name!r}"
         )
     # one lookup validates dataset and metric (and that the table is there) before any run
-    benchmark.query(space.key(space.arch_at(0)), dataset=dataset, metric=metric)
+    benchmark.validate(probe_key(space, benchmark), dataset=dataset, metric=metric)
 
 
 def run_strategy(
     space: SearchSpace | str,
-    proxy: Proxy | str | None,
+    proxy: Scorable | str | None,
     strategy: str = "RegularizedEvolution",
     *,
     n_trials: int = 20,
@@ -243,8 +245,8 @@ def run_strategy(
         proxy_seed: weight-initialisation seed of the proxy (default: ``seed``); fix it to share
             proxy scores (and the score cache) between runs of different seeds.
         cost_model: simulated training seconds of a benchmark query (``train_seconds`` trial
-            attribute) when the benchmark has no times: ``"auto"`` (the FLOPs-linear NB201 model
-            of :mod:`zcnas.integration._cost` for ``nb201``), None, or an object with
+            attribute) when the benchmark has no times: ``"auto"`` (the benchmark's
+            ``cost_model(space)``), None, or an object with
             ``seconds(arch, dataset, metric)``.
 
     Returns:
@@ -255,10 +257,10 @@ def run_strategy(
         ZcnasError: bad strategy, option, combination or name (nothing is written).
     """
     require_nni()
-    from zcnas.integration import _nni_impl
+    from zcnas.search import _nni_impl
 
     space = get_space(space) if isinstance(space, str) else space
-    proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
+    proxy = resolve(proxy) if isinstance(proxy, str) else proxy
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     kwargs = dict(strategy_kwargs or {})
     if strategy not in STRATEGIES:
@@ -335,10 +337,7 @@ def run_strategy(
     evaluator: _nni_impl._RecordingEvaluator
     if bench is not None:
         if cost_model == "auto":
-            from zcnas.integration._cost import FlopsCostModel
-
-            cost_model = (FlopsCostModel(space, ScoreCache(storage) if use_cache else None)
-                          if space.name == "nb201" else None)
+            cost_model = bench.cost_model(space)
         evaluator = _nni_impl.BenchmarkEvaluator(
             space, bench, dataset=dataset, metric=metric, recorder=recorder,
             trial_attrs=trial_attrs, scorer=scorer, cost_model=cost_model,

@@ -4,7 +4,7 @@ studies in SQL beside the score cache.
 Typical use::
 
     from zcnas import get_space, load_batch, ScoreCache
-    from zcnas.integration.optuna import ProxyObjective, create_study
+    from zcnas.search.optuna import ProxyObjective, create_study
 
     objective = ProxyObjective("nb201", "synflow", load_batch("cifar10", 64),
                                cache=ScoreCache("sqlite:///zcnas.db"))
@@ -13,26 +13,24 @@ Typical use::
     study.optimize(objective, n_trials=100)
 """
 
-from zcnas.integration._cost import FlopsCostModel
-from zcnas.integration._cost import nb201_fidelity
-from zcnas.integration._lock import StudyLock
-from zcnas.integration._objectives import BenchmarkObjective
-from zcnas.integration._objectives import ProxyObjective
-from zcnas.integration._objectives import suggest_arch
-from zcnas.integration._prescreen import ProxyPrescreenSampler
-from zcnas.integration._prescreen import WarmupResult
-from zcnas.integration._prescreen import warmup
-from zcnas.integration._storage import TrialCounts
-from zcnas.integration._storage import create_study
-from zcnas.integration._storage import load_or_create
-from zcnas.integration._storage import make_storage
-from zcnas.integration._storage import optimize_exact
-from zcnas.integration._storage import retried_numbers
-from zcnas.integration._storage import trial_counts
+from zcnas.search._objectives import BenchmarkObjective
+from zcnas.search._objectives import ProxyObjective
+from zcnas.search._objectives import suggest_arch
+from zcnas.search._prescreen import ProxyPrescreenSampler
+from zcnas.search._prescreen import WarmupResult
+from zcnas.search._prescreen import warmup
+from zcnas.search._study import TrialCounts
+from zcnas.search._study import create_study
+from zcnas.search._study import load_or_create
+from zcnas.search._study import optimize_exact
+from zcnas.search._study import retried_numbers
+from zcnas.search._study import trial_counts
+from zcnas.storage import StudyLock
+from zcnas.storage import make_storage
 
 
 __all__ = [
-    "BenchmarkObjective", "FlopsCostModel", "ProxyObjective", "ProxyPrescreenSampler",
+    "BenchmarkObjective", "ProxyObjective", "ProxyPrescreenSampler",
     "StudyLock", "TrialCounts", "WarmupResult", "create_study", "load_or_create", "make_storage",
-    "nb201_fidelity", "optimize_exact", "retried_numbers", "suggest_arch", "trial_counts", "warmup",
+    "optimize_exact", "retried_numbers", "suggest_arch", "trial_counts", "warmup",
 ]

@@ -6,10 +6,10 @@ batch, seed, slice), named deterministically (:func:`study_name`). The ``k``-th 
 study (retries aside) scores architecture ``start + k`` in the space's
 :meth:`~zcnas.spaces.SearchSpace.arch_at` order: :class:`SliceSampler` hands each trial its
 architecture, and
-:func:`zcnas.integration.optuna.optimize_exact` lets each worker create the next trial under a
+:func:`zcnas.search.optuna.optimize_exact` lets each worker create the next trial under a
 cross-process lock (PostgreSQL advisory lock, ``flock`` for SQLite) until the study holds one
 finished trial per architecture, so every architecture gets exactly one trial however many
-workers join. Scores go through :func:`zcnas.evaluate.score_record` into the score cache in the
+workers join. Scores go through :func:`zcnas.scoring.score_record` into the score cache in the
 same database.
 
 A killed worker's RUNNING trial stops beating (Optuna heartbeat); after the grace period the next
@@ -48,39 +48,41 @@ from tqdm.auto import tqdm
 
 from zcnas.data import Batch
 from zcnas.data import load_batch
-from zcnas.evaluate import batch_key
-from zcnas.evaluate import resolve_device
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._lock import StudyLock
-from zcnas.integration._objectives import ProxyObjective
-from zcnas.integration._objectives import suggest_arch
-from zcnas.integration._storage import create_study
-from zcnas.integration._storage import make_storage
-from zcnas.integration._storage import optimize_exact
-from zcnas.integration._storage import retried_numbers
-from zcnas.integration._storage import set_trial_user_attrs
-from zcnas.integration._storage import trial_counts
-from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
+from zcnas.scoring import Scorable
+from zcnas.scoring import batch_key
+from zcnas.scoring import resolve
+from zcnas.scoring import resolve_device
+from zcnas.search._config import ScoreSpaceConfig
+from zcnas.search._config import load_score_space
+from zcnas.search._objectives import ProxyObjective
+from zcnas.search._objectives import suggest_arch
+from zcnas.search._study import create_study
+from zcnas.search._study import optimize_exact
+from zcnas.search._study import retried_numbers
+from zcnas.search._study import set_trial_user_attrs
+from zcnas.search._study import trial_counts
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
+from zcnas.storage import StudyLock
 from zcnas.storage import default_storage
+from zcnas.storage import make_storage
 from zcnas.storage import params_hash
 from zcnas.storage import redact
 from zcnas.version import __version__
 
 
 _logger = logging.getLogger(__name__)
-__all__ = ["SliceObjective", "SliceSampler", "arch_index", "parse_slice", "score_space", "study_name"]
+__all__ = [
+    "ScoreSpaceConfig", "SliceObjective", "SliceSampler", "arch_index", "load_score_space",
+    "parse_slice", "score_space", "study_name",
+]
 
 
 def arch_index(space: SearchSpace, arch: Mapping[str, Any]) -> int:
     """Inverse of ``space.arch_at``: the position of ``arch`` in the space's mixed-radix order."""
-    index = 0
-    for name, dist in space.distributions.items():
-        index = index * len(dist.choices) + list(dist.choices).index(arch[name])
-    return index
+    return space.index_of(arch)
 
 
 def parse_slice(text: str | None, size: int) -> tuple[int, int]:
@@ -108,7 +110,7 @@ def check_slice(start: int, stop: int, size: int) -> None:
         )
 
 
-def study_name(space: SearchSpace, proxy: Proxy, batch: Batch, seed: int, start: int,
+def study_name(space: SearchSpace, proxy: Scorable, batch: Batch, seed: int, start: int,
                stop: int) -> str:
     """The deterministic study name of one slice: every worker and machine derives the same."""
     ph = params_hash(proxy.get_params())
@@ -315,7 +317,7 @@ def _summary(study: optuna.Study, cfg: dict[str, Any], before: int, seconds: flo
     }
 
 
-def score_space(space: SearchSpace | str, proxy: Proxy | str, *, storage: str | None = None,
+def score_space(space: SearchSpace | str, proxy: Scorable | str, *, storage: str | None = None,
                 proxy_params: Mapping[str, Any] | None = None, data: str = "cifar10",
                 batch_size: int = 64, data_seed: int = 0, num_classes: int | None = None,
                 seed: int = 0, device: str = "cpu", start: int = 0, stop: int | None = None,
@@ -345,10 +347,10 @@ def score_space(space: SearchSpace | str, proxy: Proxy | str, *, storage: str | 
     """
     space = get_space(space) if isinstance(space, str) else space
     if isinstance(proxy, str):
-        proxy = get_proxy(proxy, **dict(proxy_params or {}))
+        proxy = resolve(proxy, **dict(proxy_params or {}))
     elif proxy_params:
         raise ZcnasError("proxy_params only apply to a proxy given by name; pass "
-                         "get_proxy(name, **params) or the name")
+                         "resolve(name, **params) or the name")
     size = space.size()
     stop = size if stop is None else int(stop)
     check_slice(int(start), stop, size)

@@ -10,6 +10,10 @@ from zcnas.spaces._registry import list_spaces
 from zcnas.spaces._registry import register_space
 
 
+#: the space every command and function uses when none is named
+DEFAULT_SPACE = "nb201"
+
 __all__ = [
-    "Arch", "NB201Space", "SPACES", "SearchSpace", "get_space", "list_spaces", "register_space",
+    "Arch", "DEFAULT_SPACE", "NB201Space", "SPACES", "SearchSpace", "get_space", "list_spaces",
+    "register_space",
 ]

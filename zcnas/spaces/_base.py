@@ -96,6 +96,12 @@ class SearchSpace(abc.ABC):
             return False
         return True
 
+    def translate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Map another library's labelling of this space (e.g. NNI's own NAS-Bench-201 model
+        space) onto this space's parameters; parameters it does not recognise are returned
+        unchanged. Default: the identity."""
+        return dict(params)
+
     def as_arch(self, arch_or_key: Mapping[str, Any] | str) -> Arch:
         """Accept a dict or a key string and return a validated dict."""
         arch = self.parse(arch_or_key) if isinstance(arch_or_key, str) else dict(arch_or_key)

@@ -26,6 +26,7 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Edges j -> i in the order of the NB201 string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 EDGE_NAMES = tuple(f"edge_{j}_{i}" for j, i in EDGES)
+_NNI_OPS = {"conv_1x1": "nor_conv_1x1", "conv_3x3": "nor_conv_3x3"}
 _NODE_RE = re.compile(r"^\|(?:[a-z0-9_]+~\d\|)+$")
 
 
@@ -177,6 +178,14 @@ class NB201Space(SearchSpace):
                     )
                 arch[f"edge_{j}_{i}"] = op
         return {name: arch[name] for name in EDGE_NAMES}
+
+    def translate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """NNI's own NAS-Bench-201 space (``nni.nas.hub.pytorch.NasBench201`` and NNI's NB201
+        benchmark) labels edge j->i as ``"j_i"`` and spells the convolutions without ``nor_``."""
+        if set(params) == set(EDGE_NAMES):
+            return dict(params)
+        aliased = {f"edge_{k}": _NNI_OPS.get(v, v) for k, v in params.items()}
+        return aliased if set(aliased) == set(EDGE_NAMES) else dict(params)
 
     def build(self, arch: Mapping[str, Any], num_classes: int = 10) -> nn.Module:
         self.key(arch)

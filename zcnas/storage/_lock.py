@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from zcnas.storage import get_engine
+from zcnas.storage._url import get_engine
 
 
 _logger = logging.getLogger(__name__)

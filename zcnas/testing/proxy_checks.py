@@ -39,6 +39,10 @@ from zcnas.exceptions import DataError
 from zcnas.proxies import PROXIES
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
+from zcnas.scoring import fresh_model
+from zcnas.scoring import isolated_rng
+from zcnas.spaces import DEFAULT_SPACE
+from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 
 
@@ -65,13 +69,13 @@ def default_batch(batch_size: int = 16, seed: int = 0) -> Batch:
         return synthetic_batch(batch_size, seed=seed)
 
 
-def _raw_score(proxy: Proxy, arch: str, batch: Batch, seed: int) -> Any:
-    """Exactly what ``zcnas.evaluate.compute_score`` does, without its ``float()``."""
-    space = get_space("nb201")
-    torch.manual_seed(seed)
-    model = space.build(space.parse(arch), num_classes=batch.num_classes)
-    model.train()
-    return proxy.compute(model, batch)
+def _raw_score(proxy: Proxy, arch: str, batch: Batch, seed: int,
+               space: SearchSpace | None = None) -> Any:
+    """Exactly what ``zcnas.scoring.compute_score`` does, without its ``float()``."""
+    space = space or get_space(DEFAULT_SPACE)
+    with isolated_rng("cpu"):
+        model = fresh_model(space, space.parse(arch), batch.num_classes, seed)
+        return proxy.compute(model, batch)
 
 
 def _same(a: float, b: float) -> bool:

@@ -20,7 +20,7 @@ from zcnas import list_proxies
 from zcnas import load_batch
 from zcnas import score
 from zcnas.data import data_dir
-from zcnas.evaluate import score_record
+from zcnas.scoring import score_record
 
 from zcnas_example import EpeNasProxy
 from zcnas_example import L2NormProxy

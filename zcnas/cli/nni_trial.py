@@ -3,11 +3,11 @@
 Use it as the ``trialCommand`` of an NNI experiment config (see
 ``studies/nni_nb201_gradsign_evolution.yml``)::
 
-    python -m zcnas.integration.nni_trial --space nb201 --proxy gradsign --study-name NAME \\
+    python -m zcnas.cli.nni_trial --space nb201 --proxy gradsign --study-name NAME \\
         --storage sqlite:///zcnas.db --tuner Evolution
 
 Each trial takes its parameters from NNI (an architecture ``{parameter: choice}``; the config's
-search space is :func:`zcnas.integration.nni.search_space_json`), scores it with the proxy
+search space is :func:`zcnas.search.nni.search_space_json`), scores it with the proxy
 through the SQL score cache, stores it as a trial of the Optuna study ``--study-name`` (user
 attrs ``backend="nni"``, ``strategy="nnictl:<tuner>"``, the NNI experiment and trial ids) and
 reports the score, oriented so that higher is better, as NNI's final result (configure the tuner
@@ -21,16 +21,18 @@ import argparse
 import sys
 
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
-from zcnas.cli._common import parse_params
+from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import proxy_params
 from zcnas.data import load_batch
 from zcnas.exceptions import ZcnasError
-from zcnas.integration._nni_record import ProxyScorer
-from zcnas.integration._nni_record import StudyRecorder
-from zcnas.integration._nni_space import to_arch
-from zcnas.integration.nni import INSTALL_HINT
-from zcnas.integration.nni import NNINotInstalledError
-from zcnas.proxies import get_proxy
+from zcnas.scoring import resolve
+from zcnas.search.nni import INSTALL_HINT
+from zcnas.search.nni import NNINotInstalledError
+from zcnas.search.nni import ProxyScorer
+from zcnas.search.nni import StudyRecorder
+from zcnas.search.nni import to_arch
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 from zcnas.storage import default_storage
@@ -38,11 +40,10 @@ from zcnas.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m zcnas.integration.nni_trial",
+    p = argparse.ArgumentParser(prog="python -m zcnas.cli.nni_trial",
                                 description="Score the architecture NNI proposes (one trial).")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--proxy", required=True)
-    p.add_argument("--proxy-params", default=None, help="JSON object of proxy hyper-parameters")
+    add_space_arg(p)
+    add_proxy_args(p, required=True, many=False)
     p.add_argument("--study-name", required=True, help="Optuna study receiving the trials")
     p.add_argument("--tuner", default="tuner", help="the NNI tuner's name, stored with the study")
     p.add_argument("--arch", default=None, help="outside NNI: score this architecture key")
@@ -59,7 +60,7 @@ def run_trial(args: argparse.Namespace) -> int:
         raise NNINotInstalledError(INSTALL_HINT) from exc
 
     space = get_space(args.space)
-    proxy = get_proxy(args.proxy, **parse_params(args.proxy_params))
+    proxy = resolve(args.proxy, **proxy_params(args.proxy_params, [args.proxy]).get(args.proxy, {}))
     experiment = nni.get_experiment_id()
     if args.arch is not None:
         arch = space.as_arch(args.arch)

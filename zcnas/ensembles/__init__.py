@@ -1,0 +1,21 @@
+"""Ensembles of proxies, built on ``zcnas.scoring``: the label-free rank aggregation
+(``ensemble``) and weights fitted on labelled cells (``learned_ensemble``, ``fit_ensemble``).
+
+Both are evaluators: ``zcnas.score(space, "ensemble", arch, batch)`` and every search and
+report accept them by name, like a proxy.
+"""
+
+from zcnas.ensembles._fit import fit_ensemble
+from zcnas.ensembles._fit import fit_weights
+from zcnas.ensembles._fit import member_features
+from zcnas.ensembles._pool import DEFAULT_MEMBERS
+from zcnas.ensembles._pool import LearnedEnsemble
+from zcnas.ensembles._pool import PoolEnsemble
+from zcnas.ensembles._pool import RankEnsemble
+from zcnas.ensembles._pool import log_quantile
+
+
+__all__ = [
+    "DEFAULT_MEMBERS", "LearnedEnsemble", "PoolEnsemble", "RankEnsemble", "fit_ensemble",
+    "fit_weights", "log_quantile", "member_features",
+]
