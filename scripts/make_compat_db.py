@@ -29,11 +29,12 @@ def main(out: str) -> int:
         print("make_compat_db.py: run it with zcnas 0.1.0 on PYTHONPATH (see its docstring)",
               file=sys.stderr)
         return 2
-    from zcnas.data import load_batch
     from zcnas.evaluate import score_record
+    from zcnas.studies import run_study
+
+    from zcnas.data import load_batch
     from zcnas.spaces import get_space
     from zcnas.storage import ScoreCache
-    from zcnas.studies import run_study
 
     path = Path(out)
     for suffix in ("", "-wal", "-shm", ".lock"):
