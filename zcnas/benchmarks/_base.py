@@ -71,6 +71,11 @@ class Benchmark(abc.ABC):
         in a fixed order. Default: none known (override for tables)."""
         return []
 
+    def encoding(self, key: str) -> str:
+        """A string the benchmark's space's ``parse`` accepts for ``key`` (default: the key
+        itself; NB101 returns the cell's spec string, since its hash keys cannot be inverted)."""
+        return key
+
     def validate(self, key: str, dataset: str, metric: str) -> None:
         """Raise ``DataError`` naming the fix unless ``query(key, dataset, metric)`` can work
         (fail-fast check before a search or a correlation starts)."""
