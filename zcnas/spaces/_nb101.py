@@ -96,19 +96,18 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
-def module_hash(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> str:
-    """The NB101 module hash of a (pruned) cell: ``graph_util.hash_module`` with labels
-    ``-1`` (input), ``OPS.index(op)`` and ``-2`` (output).
+def graph_hash(matrix: Sequence[Sequence[int]], labels: Sequence[int]) -> str:
+    """``graph_util.hash_module``: an isomorphism-invariant MD5 fingerprint of a labelled
+    directed graph.
 
     Each vertex starts from the MD5 of ``str((out_degree, in_degree, label))``; then, ``n`` times,
     every vertex takes the MD5 of its sorted in-neighbour hashes, ``|``, its sorted out-neighbour
     hashes, ``|``, its own hash. The fingerprint is the MD5 of ``str(sorted(hashes))``.
     """
-    n = len(ops)
-    labels = [-1] + [OPS.index(op) for op in ops[1:-1]] + [-2]
+    n = len(labels)
     ins = [sum(int(matrix[w][v]) for w in range(n)) for v in range(n)]
     outs = [sum(int(matrix[v][w]) for w in range(n)) for v in range(n)]
-    hashes = [_md5(str((outs[v], ins[v], labels[v]))) for v in range(n)]
+    hashes = [_md5(str((outs[v], ins[v], int(labels[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
             _md5("".join(sorted(hashes[w] for w in range(n) if matrix[w][v])) + "|"
@@ -117,6 +116,12 @@ def module_hash(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> str:
             for v in range(n)
         ]
     return _md5(str(sorted(hashes)))
+
+
+def module_hash(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> str:
+    """The NB101 module hash of a pruned cell (``ModelSpec.hash_spec``): :func:`graph_hash`
+    with labels ``-1`` (input), ``OPS.index(op)`` and ``-2`` (output)."""
+    return graph_hash(matrix, [-1] + [OPS.index(op) for op in ops[1:-1]] + [-2])
 
 
 def spec_string(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> str:
