@@ -199,6 +199,22 @@ def check_keys(space: SearchSpace, archs: Sequence[Mapping[str, Any]]) -> None:
         assert space.key(space.as_arch(key)) == key, f"{where}.as_arch({key!r}) changed the key"
 
 
+def _random_encoding(space: SearchSpace, rng: np.random.Generator) -> Arch:
+    """One encoding drawn uniformly per parameter (valid or not)."""
+    enc: Arch = {}
+    for name, dist in space.distributions.items():
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            enc[name] = dist.choices[int(rng.integers(len(dist.choices)))]
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            enc[name] = int(dist.low + dist.step * rng.integers((dist.high - dist.low) // dist.step + 1))
+        elif isinstance(dist, optuna.distributions.FloatDistribution):
+            enc[name] = float(rng.uniform(dist.low, dist.high))
+        else:
+            raise AssertionError(f"{_where(space)}: parameter {name!r} has an unsupported "
+                                 f"distribution {type(dist).__name__}")
+    return enc
+
+
 def check_invalid(space: SearchSpace, arch: Mapping[str, Any], seed: int = 0) -> None:
     """``key`` raises ``InvalidArchError`` for a missing parameter and (``all_valid`` False)
     for an invalid encoding of the grid; ``parse`` raises it for a malformed string."""
@@ -221,9 +237,8 @@ def check_invalid(space: SearchSpace, arch: Mapping[str, Any], seed: int = 0) ->
     if space.all_valid:
         return
     rng = np.random.default_rng(seed)
-    choices = space._choices()
     for _ in range(INVALID_DRAWS):
-        enc = {n: c[int(rng.integers(len(c)))] for n, c in choices.items()}
+        enc = _random_encoding(space, rng)
         try:
             space.key(enc)
         except InvalidArchError as exc:
