@@ -14,7 +14,9 @@ Semantics follow the official code, google-research/nasbench (read, not copied):
 Keys are the module hashes. A hash cannot be inverted, so :meth:`NB101Space.parse` also takes a
 *spec string* ``"matrix=<n*n bits, row-major>;ops=input,<op>,...,output"`` (the form
 :meth:`NB101Space.spec` returns and ``encoding`` of the nb101 benchmark gives), and takes a bare
-hash only when this process has seen its cell (see :func:`known_spec`).
+hash when this process has seen its cell (any ``key`` call, or a loaded nb101 benchmark) or
+when the nb101 benchmark's tables at their default paths hold it (see :func:`known_spec`).
+The process-wide memory holds one spec string per hash it has met.
 """
 
 from __future__ import annotations
