@@ -1,12 +1,17 @@
-"""Benchmarks (ground truth). Built-ins: ``nb201``, ``nats``. Plugins: group ``zcnas.benchmarks``."""
+"""Benchmarks (ground truth). Built-ins: ``nb201``, ``nats``, ``nb101``, ``nats_sss``. Plugins:
+group ``zcnas.benchmarks``."""
 
 from zcnas.benchmarks import _nb201  # noqa: F401,I001
 from zcnas.benchmarks import _nats  # noqa: F401,I001  (nats_bench is imported lazily)
+from zcnas.benchmarks import _nb101  # noqa: F401,I001
+from zcnas.benchmarks import _nats_sss  # noqa: F401,I001
 from zcnas.benchmarks._base import Benchmark
 from zcnas.benchmarks._base import DatasetInfo
 from zcnas.benchmarks._cost import FlopsCostModel
 from zcnas.benchmarks._cost import nb201_fidelity
 from zcnas.benchmarks._nats import NATSBenchmark
+from zcnas.benchmarks._nats_sss import NATSSizeBenchmark
+from zcnas.benchmarks._nb101 import NB101Benchmark
 from zcnas.benchmarks._nb201 import NB201Benchmark
 from zcnas.benchmarks._registry import BENCHMARKS
 from zcnas.benchmarks._registry import get_benchmark
@@ -19,6 +24,6 @@ DEFAULT_BENCHMARK = "nb201"
 
 __all__ = [
     "BENCHMARKS", "Benchmark", "DEFAULT_BENCHMARK", "DatasetInfo", "FlopsCostModel",
-    "NATSBenchmark", "NB201Benchmark", "get_benchmark", "list_benchmarks", "nb201_fidelity",
-    "register_benchmark",
+    "NATSBenchmark", "NATSSizeBenchmark", "NB101Benchmark", "NB201Benchmark", "get_benchmark",
+    "list_benchmarks", "nb201_fidelity", "register_benchmark",
 ]

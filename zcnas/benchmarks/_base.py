@@ -72,8 +72,8 @@ class Benchmark(abc.ABC):
         return []
 
     def encoding(self, key: str) -> str:
-        """A string the benchmark's space can ``parse`` for ``key`` (default: the key itself;
-        e.g. NB101's keys are hashes, its encodings the cells' adjacency and ops)."""
+        """A string the benchmark's space's ``parse`` accepts for ``key`` (default: the key
+        itself; NB101 returns the cell's spec string, since its hash keys cannot be inverted)."""
         return key
 
     def validate(self, key: str, dataset: str, metric: str) -> None:

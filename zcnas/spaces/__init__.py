@@ -1,8 +1,13 @@
-"""Search spaces. Built-ins: ``nb201``. Plugins: entry-point group ``zcnas.spaces``."""
+"""Search spaces. Built-ins: ``nb201``, ``nb101``, ``nats_sss``. Plugins: entry-point group
+``zcnas.spaces``."""
 
+from zcnas.spaces import _nats_sss  # noqa: F401  (registers nats_sss)
+from zcnas.spaces import _nb101  # noqa: F401  (registers nb101)
 from zcnas.spaces import _nb201  # noqa: F401  (registers nb201)
 from zcnas.spaces._base import Arch
 from zcnas.spaces._base import SearchSpace
+from zcnas.spaces._nats_sss import NATSSizeSpace
+from zcnas.spaces._nb101 import NB101Space
 from zcnas.spaces._nb201 import NB201Space
 from zcnas.spaces._registry import SPACES
 from zcnas.spaces._registry import get_space
@@ -14,6 +19,6 @@ from zcnas.spaces._registry import register_space
 DEFAULT_SPACE = "nb201"
 
 __all__ = [
-    "Arch", "DEFAULT_SPACE", "NB201Space", "SPACES", "SearchSpace", "get_space", "list_spaces",
-    "register_space",
+    "Arch", "DEFAULT_SPACE", "NATSSizeSpace", "NB101Space", "NB201Space", "SPACES", "SearchSpace",
+    "get_space", "list_spaces", "register_space",
 ]

@@ -1,7 +1,9 @@
-"""Test helpers for zcnas and its plugins: the proxy conformance kit.
+"""Test helpers for zcnas and its plugins: the proxy and search-space conformance kits.
 
-``check_proxy(proxy)`` runs every check as plain asserts; ``ProxyTestCase`` (needs pytest) is a
-base class whose ``proxy`` fixture a plugin's test overrides. See :mod:`zcnas.testing.proxy_checks`.
+``check_proxy(proxy)`` / ``check_space(space)`` run every check as plain asserts;
+``ProxyTestCase`` / ``SpaceTestCase`` (need pytest) are base classes whose ``proxy`` / ``space``
+fixture a plugin's test overrides. See :mod:`zcnas.testing.proxy_checks` and
+:mod:`zcnas.testing.space_checks`.
 """
 
 from zcnas.testing.proxy_checks import CHECK_ARCHS
@@ -12,24 +14,39 @@ from zcnas.testing.proxy_checks import check_params_round_trip
 from zcnas.testing.proxy_checks import check_proxy
 from zcnas.testing.proxy_checks import check_scores
 from zcnas.testing.proxy_checks import default_batch
+from zcnas.testing.space_checks import ScoreOutcome
+from zcnas.testing.space_checks import check_build
+from zcnas.testing.space_checks import check_invalid
+from zcnas.testing.space_checks import check_keys
+from zcnas.testing.space_checks import check_mutations
+from zcnas.testing.space_checks import check_proxies
+from zcnas.testing.space_checks import check_sample
+from zcnas.testing.space_checks import check_size
+from zcnas.testing.space_checks import check_space
+from zcnas.testing.space_checks import default_proxies
+from zcnas.testing.space_checks import score_network
+from zcnas.testing.space_checks import space_batch
 
 
 __all__ = [
-    "CHECK_ARCHS", "ProxyTestCase", "check_class_attributes", "check_declared_inputs",
-    "check_direction",
-    "check_params_round_trip", "check_proxy", "check_scores", "default_batch",
+    "CHECK_ARCHS", "ProxyTestCase", "ScoreOutcome", "SpaceTestCase", "check_build",
+    "check_class_attributes", "check_declared_inputs", "check_direction", "check_invalid",
+    "check_keys", "check_mutations", "check_params_round_trip", "check_proxies", "check_proxy",
+    "check_sample", "check_scores", "check_size", "check_space", "default_batch",
+    "default_proxies", "score_network", "space_batch",
 ]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module __getattr__
-    if name == "ProxyTestCase":
+    if name in ("ProxyTestCase", "SpaceTestCase"):
         try:
             from zcnas.testing.proxy_checks import ProxyTestCase
+            from zcnas.testing.space_checks import SpaceTestCase
         except ImportError:
             from zcnas.exceptions import PluginError
 
             raise PluginError(
-                "zcnas.testing.ProxyTestCase needs pytest: pip install 'zcnas[dev]'"
+                f"zcnas.testing.{name} needs pytest: pip install 'zcnas[dev]'"
             ) from None
-        return ProxyTestCase
+        return {"ProxyTestCase": ProxyTestCase, "SpaceTestCase": SpaceTestCase}[name]
     raise AttributeError(f"module 'zcnas.testing' has no attribute {name!r}")
