@@ -50,10 +50,12 @@ def _open_csv(path: Path, what: str, needs: tuple[str, ...]) -> list[dict[str, s
         return list(reader)
 
 
+_SPACES = {"darts": DartsSpace, "darts_swap": DartsSwapSpace, "nb301": NB301Space}
+
+
 @lru_cache(maxsize=8)
-def _read_genotype_table(path: str, what: str, space_name: str,
-                         columns: tuple[str, ...]) -> tuple[Table, tuple[str, ...]]:
-    """Canonical key -> {column: value} (in file order), and the keys."""
+def _read_genotype_table(path: str, what: str, space_name: str, columns: tuple[str, ...]) -> Table:
+    """Canonical key of the space -> {column: value}, in file order."""
     space = _SPACES[space_name]()
     rows = _open_csv(Path(path), what, ("genotype", *columns))
     table: Table = {}
@@ -65,10 +67,7 @@ def _read_genotype_table(path: str, what: str, space_name: str,
         if key in table:
             raise DataError(f"{path} lists genotype {key!r} twice; it is not the shared {what}")
         table[key] = {c: float(row[c]) for c in columns}
-    return table, tuple(table)
-
-
-_SPACES = {"darts": DartsSpace, "darts_swap": DartsSwapSpace, "nb301": NB301Space}
+    return table
 
 
 class _GenotypeTableBenchmark(Benchmark):
@@ -85,7 +84,7 @@ class _GenotypeTableBenchmark(Benchmark):
     def _table(self) -> Table:
         path = str(self.path or data_dir() / self.default_file)
         columns = (*self.columns.values(), *self.extra_columns)
-        return _read_genotype_table(path, self.what, self.space, columns)[0]
+        return _read_genotype_table(path, self.what, self.space, columns)
 
     def canonical(self, key: str) -> str:
         """The space's key of genotype string ``key``; ``DataError`` if it is not one."""
@@ -120,8 +119,10 @@ class _GenotypeTableBenchmark(Benchmark):
 
 @register_benchmark("darts_yang214")
 class DartsYang214Benchmark(_GenotypeTableBenchmark):
-    """214 random DARTS genotypes trained with the DARTS 600-epoch protocol (Yang et al., "NAS
-    evaluation is frustratingly hard", ICLR 2020; GitHub antoyang/NAS-Benchmark). Accuracy in %.
+    """214 random DARTS genotypes, CIFAR-10 accuracy after 600 epochs (Yang et al. 2020).
+
+    Trained with the DARTS 600-epoch protocol (Yang et al., "NAS evaluation is frustratingly
+    hard", ICLR 2020; GitHub antoyang/NAS-Benchmark). Accuracy in %.
 
     Metrics: ``final`` (the accuracy logged at epoch 600), ``max`` (the best of the 600 logged
     epochs: selected on the evaluation split, so optimistic), ``mean_last10`` (the mean of epochs
@@ -177,8 +178,9 @@ def _read_curves(path: str) -> np.ndarray:
 
 @register_benchmark("darts_swap1000")
 class DartsSwap1000Benchmark(_GenotypeTableBenchmark):
-    """1000 random DARTS genotypes with CIFAR-10 validation accuracy (%) from SWAP-NAS (ICLR
-    2024; GitHub pym1024/SWAP, ``datasets/DARTS_archs_CIFAR10.csv``).
+    """1000 random DARTS genotypes, CIFAR-10 validation accuracy (SWAP-NAS; recipe unpublished).
+
+    From SWAP-NAS (ICLR 2024; GitHub pym1024/SWAP, ``datasets/DARTS_archs_CIFAR10.csv``), in %.
 
     Metric ``valid``. The README says the archs were "trained for 200 epochs"; the training
     network, recipe and validation split are **not published** (the accuracies top out at
@@ -223,8 +225,10 @@ def _read_nb301(path: str) -> tuple[dict[str, dict[str, list[dict[str, float]]]]
 
 @register_benchmark("nb301")
 class NB301Benchmark(Benchmark):
-    """NAS-Bench-301 **surrogate** accuracies for the 1,218 distinct DARTS genotypes of the
-    early NB-Suite-Zero runs (NASLib ``naslib/data/zc_nasbench301.json``, 2022-05-14 and -18).
+    """NB301 surrogate (not trained) accuracies of 1,218 DARTS genotypes (NB-Suite-Zero subset).
+
+    The 1,218 distinct genotypes of the early NB-Suite-Zero runs (NASLib
+    ``naslib/data/zc_nasbench301.json``, 2022-05-14 and -18).
 
     Metric ``surrogate_valid``: NB301's XGB surrogate prediction of the CIFAR-10 validation
     accuracy (%) after NB301's training protocol (C=32, 8 cells, 100 epochs), queried by NASLib;

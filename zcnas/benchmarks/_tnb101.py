@@ -156,8 +156,9 @@ class _TNB101Benchmark(Benchmark):
 
 @register_benchmark("tnb101_micro")
 class TNB101MicroBenchmark(_TNB101Benchmark):
-    """TransNAS-Bench-101 micro: the 4,096 cells on skeleton 41414, 7 tasks (see the module
-    docstring for what each value is and how zcnas scores it).
+    """TransNAS-Bench-101 micro: 4,096 cells x 7 tasks, final-epoch validation values.
+
+    See the module docstring for what each value is and how zcnas scores it.
 
     :meth:`reference_scores` adds, for ``class_scene``, the 13 NB-Suite-Zero proxies of GRAF's
     copy of the final ``zc_transbench101_micro.json`` (2,128 cells without unreachable ops). Where
@@ -193,8 +194,9 @@ class TNB101MicroBenchmark(_TNB101Benchmark):
 
 @register_benchmark("tnb101_macro")
 class TNB101MacroBenchmark(_TNB101Benchmark):
-    """TransNAS-Bench-101 macro: the 3,256 skeletons of ResNet basic blocks, 7 tasks (see the
-    module docstring for what each value is and how zcnas scores it).
+    """TransNAS-Bench-101 macro: 3,256 skeletons x 7 tasks, final-epoch validation values.
+
+    See the module docstring for what each value is and how zcnas scores it.
 
     Args:
         path: the validation CSV (default ``$ZCNAS_DATA/tnb101/tnb101_macro_val.csv``).

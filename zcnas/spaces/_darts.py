@@ -363,8 +363,11 @@ class DartsNetwork(nn.Module):
 # --- the space -------------------------------------------------------------------------------
 @register_space("darts")
 class DartsSpace(SearchSpace):
-    """DARTS cells. Encoding: for each cell (normal, reduce) and node k = 2..5 the parameters
-    ``{cell}_node{k}_in0`` / ``_in1`` (input, 0..k-1) and ``_op0`` / ``_op1`` (operation).
+    """DARTS normal + reduction cells on the DARTS evaluation network (C=36, 20 cells).
+
+    Encoding: for each cell (normal, reduce) and node k = 2..5 the parameters
+    ``{cell}_node{k}_in0`` / ``_in1`` (input, 0..k-1) and ``_op0`` / ``_op1`` (operation). With
+    distinct inputs required, 1 in 25 uniformly drawn encodings is valid (per node (k-1)/k).
 
     Args:
         channels: initial channels C (the stem has 3*C).
@@ -482,8 +485,10 @@ class DartsSpace(SearchSpace):
 
 @register_space("nb301")
 class NB301Space(DartsSpace):
-    """The DARTS space at NAS-Bench-301's training fidelity: C=32, 8 cells (the network NB301's
-    surrogate was trained on). ``variant="naslib"`` gives NASLib's copy (NB-Suite-Zero proxies)."""
+    """DARTS cells at NAS-Bench-301's training fidelity (C=32, 8 cells).
+
+    That is the network of NB301's training data, which its surrogate models;
+    ``variant="naslib"`` gives NASLib's copy (behind NB-Suite-Zero's proxy scores)."""
 
     name: ClassVar[str] = "nb301"
 
@@ -494,8 +499,9 @@ class NB301Space(DartsSpace):
 
 @register_space("darts_swap")
 class DartsSwapSpace(DartsSpace):
-    """The DARTS space of the SWAP-NAS sample: 8 ops with ``none``, inputs may repeat within a
-    node. The network is the DARTS evaluation network (C=36, 20 cells); the SWAP sample's own
+    """DARTS cells of the SWAP-NAS sample: 8 ops with ``none``, inputs may repeat in a node.
+
+    The network is the DARTS evaluation network (C=36, 20 cells); the SWAP sample's own
     training network and recipe are not published (see the ``darts_swap1000`` benchmark).
 
     Sampling draws encodings uniformly, so a node with two identical terms is half as likely as

@@ -209,9 +209,11 @@ def _check_keys(arch: Mapping[str, Any], names: tuple[str, ...], space: str) -> 
 
 @register_space("tnb101_micro")
 class TNB101MicroSpace(SearchSpace):
-    """TransNAS-Bench-101 micro (cell) space: 6 edges x 4 ops = 4,096 cells on the fixed
-    skeleton ``41414``. Keys are the official strings ``64-41414-a_bc_def`` (codes 0 none,
-    1 skip, 2 conv1x1, 3 conv3x3; a: node1<-0, bc: node2<-0,1, def: node3<-0,1,2).
+    """TransNAS-Bench-101 micro space: 4,096 cells on the 41414 skeleton.
+
+    6 edges x 4 ops on the fixed skeleton ``41414``. Keys are the official strings
+    ``64-41414-a_bc_def`` (codes 0 none, 1 skip, 2 conv1x1, 3 conv3x3; a: node1<-0,
+    bc: node2<-0,1, def: node3<-0,1,2).
 
     Args:
         channels: base channels (64 = the benchmark's network; smaller only for quick tests).
@@ -258,9 +260,10 @@ class TNB101MicroSpace(SearchSpace):
 
 @register_space("tnb101_macro")
 class TNB101MacroSpace(SearchSpace):
-    """TransNAS-Bench-101 macro (skeleton) space: 4-6 modules of ResNet basic blocks, 3,256
-    networks. Keys are the official strings ``64-<module codes>-basic`` (1 normal, 2 channels
-    x2, 3 resolution / 2, 4 both).
+    """TransNAS-Bench-101 macro space: 3,256 skeletons of ResNet basic blocks.
+
+    4-6 modules of 2 basic blocks each. Keys are the official strings
+    ``64-<module codes>-basic`` (1 normal, 2 channels x2, 3 resolution / 2, 4 both).
 
     Encoding: ``module_1`` .. ``module_4`` in 1..4 and ``module_5``, ``module_6`` in 0..4 (0 = no
     module; NASLib's tuple with its trailing zeros). Valid (TNB101's rules, as NASLib's sampler
