@@ -1,10 +1,13 @@
-"""Benchmarks (ground truth). Built-ins: ``nb201``, ``nats``, ``nb101``, ``nats_sss``. Plugins:
+"""Benchmarks (ground truth). Built-ins: ``nb201``, ``nats``, ``nb101``, ``nats_sss``,
+``darts_yang214``, ``darts_swap1000``, ``nb301``, ``tnb101_micro``, ``tnb101_macro``. Plugins:
 group ``zcnas.benchmarks``."""
 
 from zcnas.benchmarks import _nb201  # noqa: F401,I001
 from zcnas.benchmarks import _nats  # noqa: F401,I001  (nats_bench is imported lazily)
 from zcnas.benchmarks import _nb101  # noqa: F401,I001
 from zcnas.benchmarks import _nats_sss  # noqa: F401,I001
+from zcnas.benchmarks import _darts  # noqa: F401,I001  (darts_yang214, darts_swap1000, nb301)
+from zcnas.benchmarks import _tnb101  # noqa: F401,I001  (tnb101_micro, tnb101_macro)
 from zcnas.benchmarks._base import Benchmark
 from zcnas.benchmarks._base import DatasetInfo
 from zcnas.benchmarks._cost import FlopsCostModel

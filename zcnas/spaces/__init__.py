@@ -1,9 +1,11 @@
-"""Search spaces. Built-ins: ``nb201``, ``nb101``, ``nats_sss``. Plugins: entry-point group
-``zcnas.spaces``."""
+"""Search spaces. Built-ins: ``nb201``, ``nb101``, ``nats_sss``, ``darts``, ``nb301``,
+``darts_swap``, ``tnb101_micro``, ``tnb101_macro``. Plugins: entry-point group ``zcnas.spaces``."""
 
+from zcnas.spaces import _darts  # noqa: F401  (registers darts, nb301, darts_swap)
 from zcnas.spaces import _nats_sss  # noqa: F401  (registers nats_sss)
 from zcnas.spaces import _nb101  # noqa: F401  (registers nb101)
 from zcnas.spaces import _nb201  # noqa: F401  (registers nb201)
+from zcnas.spaces import _tnb101  # noqa: F401  (registers tnb101_micro, tnb101_macro)
 from zcnas.spaces._base import Arch
 from zcnas.spaces._base import SearchSpace
 from zcnas.spaces._nats_sss import NATSSizeSpace
