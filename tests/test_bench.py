@@ -49,8 +49,8 @@ def test_bench_rejects_bad_input() -> None:
 def test_cli_bench_writes_json(shared_data, tmp_path: Path,  # noqa: ANN001
                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    code = main(["bench", "--n", "1", "--batch-size", "2", "--proxies", "gradalign",
-                 "--repeats", "1", "--threads", "1", "--quiet", "--json", str(out)])
+    code = main(["bench", "--n", "1", "--batch-size", "2", "--proxy", "gradalign",
+                 "--repeats", "1", "--threads", "1", "--no-progress", "--out", str(out)])
     assert code == 0
     data = json.loads(out.read_text())
     assert set(data["nets"][0]["methods"]) == {"floor", "gradalign", "gradalign:loop"}
@@ -58,5 +58,5 @@ def test_cli_bench_writes_json(shared_data, tmp_path: Path,  # noqa: ANN001
 
 
 def test_cli_bench_unknown_proxy_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--proxies", "gradsine", "--quiet"]) == 2
+    assert main(["bench", "--proxy", "gradsine", "--no-progress"]) == 2
     assert "did you mean 'gradsign'" in capsys.readouterr().err

@@ -110,9 +110,9 @@ def test_unknown_proxy(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_space(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["score", "--space", "nb101", "--proxy", "params", "--arch", SMALL,
+    code, _, err = run(["score", "--space", "nb999", "--proxy", "params", "--arch", SMALL,
                         "--no-cache", *FAST], capsys)
-    assert_one_line_error(code, err, "unknown space 'nb101'", "nb201")
+    assert_one_line_error(code, err, "unknown space 'nb999'", "nb201")
 
 
 def test_malformed_arch(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from zcnas.scoring import register_evaluator
     from zcnas.scoring import resolve as get_proxy
     from zcnas.scoring import score
+    from zcnas.scoring import score_model
+    from zcnas.scoring import score_model_record
     from zcnas.scoring import score_record
     from zcnas.spaces import SearchSpace
     from zcnas.spaces import get_space
@@ -42,7 +44,8 @@ _EXPORTS: dict[str, str | tuple[str, str]] = {
     # proxies and evaluators (ensembles, ...) share one namespace at the top level
     "get_proxy": ("zcnas.scoring", "resolve"), "list_proxies": ("zcnas.scoring", "list_scorers"),
     "Evaluator": "zcnas.scoring", "register_evaluator": "zcnas.scoring", "score": "zcnas.scoring",
-    "score_record": "zcnas.scoring",
+    "score_record": "zcnas.scoring", "score_model": "zcnas.scoring",
+    "score_model_record": "zcnas.scoring",
     "SearchSpace": "zcnas.spaces", "get_space": "zcnas.spaces", "list_spaces": "zcnas.spaces",
     "ScoreCache": "zcnas.storage",
 }
@@ -50,7 +53,8 @@ _EXPORTS: dict[str, str | tuple[str, str]] = {
 __all__ = [
     "Batch", "Benchmark", "Evaluator", "Proxy", "ScoreCache", "SearchSpace", "ZcnasError",
     "__version__", "get_benchmark", "get_proxy", "get_space", "list_benchmarks", "list_proxies",
-    "list_spaces", "load_batch", "register_evaluator", "register_proxy", "score", "score_record",
+    "list_spaces", "load_batch", "register_evaluator", "register_proxy", "score", "score_model",
+    "score_model_record", "score_record",
 ]
 
 

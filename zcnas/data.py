@@ -75,6 +75,18 @@ class Batch:
             self.identity,
         )
 
+    def resized(self, height: int, width: int) -> Batch:
+        """The batch's images bilinearly resized to ``height`` x ``width`` (a new identity);
+        itself if they already have that size."""
+        if tuple(self.inputs.shape[2:]) == (height, width):
+            return self
+        import torch.nn.functional as F
+
+        inputs = F.interpolate(self.inputs, size=(height, width), mode="bilinear",
+                               align_corners=False)
+        return Batch(inputs.contiguous(), self.targets, self.num_classes,
+                     f"{self.source}@{height}x{width}")
+
     def split(self, chunk: int) -> list[Batch]:
         """Consecutive sub-batches of at most ``chunk`` samples (same identity as their parent)."""
         return [
@@ -138,10 +150,11 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, sourc
 
 
 def synthetic_batch(batch_size: int = 64, seed: int = 0, num_classes: int = 10,
-                    image_size: int = 32) -> Batch:
-    """Seeded Gaussian images with uniform random labels."""
+                    image_size: int = 32, channels: int = 3, width: int | None = None) -> Batch:
+    """Seeded Gaussian images (``channels`` x ``image_size`` x ``width``, square by default)
+    with uniform random labels."""
     g = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(batch_size, 3, image_size, image_size, generator=g)
+    inputs = torch.randn(batch_size, channels, image_size, width or image_size, generator=g)
     targets = torch.randint(0, num_classes, (batch_size,), generator=g)
     return Batch(inputs, targets, num_classes, f"synthetic(seed={seed})")
 

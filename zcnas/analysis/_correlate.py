@@ -96,19 +96,25 @@ DEFAULT_PROXIES = ("gradsign", "gradalign", "synflow", "naswot", "params")
 def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PROXIES,
               proxy_params: Mapping[str, Mapping[str, Any]] | None = None,
               benchmark: str = DEFAULT_BENCHMARK, benchmark_params: Mapping[str, Any] | None = None,
-              datasets: Sequence[str] = ("cifar10",), metric: str = "test", n: int = 100,
+              datasets: Sequence[str] | None = None, metric: str | None = None, n: int = 100,
               sample_seed: int = 0, arch_keys: Sequence[str] | None = None,
               exclude: Sequence[str] = (), data: str = "cifar10", batch_size: int = 64,
               data_seed: int = 0, num_classes: int | None = None, seed: int = 0,
               device: str = "cpu", storage: str | None = None, use_cache: bool = True,
               n_bootstrap: int = 1000, out_dir: str | Path | None = "zcnas_out/correlate",
-              holdout: int = 0, holdout_seed: int | None = None,
+              holdout: int = 0, holdout_seed: int | None = None, reference: bool = False,
               progress: bool = True) -> CorrelateResult:
     """Sample ``n`` architectures (seeded, excluding ``exclude``), score them with each proxy
     on one data batch, and correlate with ``benchmark``'s ``metric`` on each of ``datasets``.
 
     Writes ``scores.csv``, ``summary.csv`` and ``correlation.png`` under ``out_dir`` (None:
     write nothing). Scores go through the SQL cache, so a repeated or interrupted run reuses them.
+
+    ``metric`` defaults to the benchmark's first metric (``test`` for NB201). ``reference``
+    adds the benchmark's precomputed proxy scores (e.g. NAS-Bench-Suite-Zero's) of the same
+    cells as rows named ``ref:<proxy>`` (tag ``precomputed``): a cross-check of zcnas's
+    builders and proxies, never a target. On a benchmark with results for only part of the space
+    (NB101: 321 cells) the cells are drawn among those.
 
     ``holdout > 0`` fits a ``learned_ensemble`` of the listed single proxies on ``holdout``
     labelled cells (seed ``holdout_seed``, first dataset) and reports every proxy only on
@@ -117,12 +123,15 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     """
     if n < 1:
         raise ZcnasError(f"--n must be at least 1 (architectures to score), got {n}")
-    if not datasets:
-        raise ZcnasError("give at least one ground-truth dataset, e.g. --dataset cifar10")
     sp = get_space(space)
     bm = get_benchmark(benchmark, **dict(benchmark_params or {}))
+    if bm.space != sp.name:
+        raise ZcnasError(f"benchmark {bm.name!r} holds results for space {bm.space!r}, not "
+                         f"{sp.name!r}; pass --space {bm.space}")
+    datasets = list(datasets or bm.datasets[:1])
     for ds in datasets:
         bm.dataset(ds)
+    metric = metric or bm.metrics[0]
     proxy_params = {k: dict(v) for k, v in (proxy_params or {}).items()}
     proxies = list(proxies)
     if not proxies:
@@ -158,11 +167,24 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
         arch_keys=list(arch_keys), truth=truth, scores=scores, seconds=seconds,
         directions={p.name: p.direction for p in objs}, tags={p.name: tag(p) for p in objs},
     )
+    if reference:
+        add_reference_scores(result, bm, datasets[0])
     result.summary = summarize(result, n_bootstrap=n_bootstrap)
     result.comparisons = compare_ensembles(result, objs, n_bootstrap=n_bootstrap)
     if out_dir is not None:
         result.files = write_outputs(result, Path(out_dir), benchmark=benchmark, metric=metric)
     return result
+
+
+def add_reference_scores(result: CorrelateResult, benchmark: Benchmark, dataset: str) -> None:
+    """Add the benchmark's precomputed scores of ``dataset`` (NaN where a cell has none) as
+    ``ref:<proxy>`` columns (higher is better, NASLib's sign conventions)."""
+    for name, values in benchmark.reference_scores(dataset).items():
+        col = f"ref:{name}"
+        result.scores[col] = np.array([values.get(k, np.nan) for k in result.arch_keys])
+        result.seconds[col] = np.full(len(result.arch_keys), np.nan)
+        result.directions[col] = "maximize"
+        result.tags[col] = "precomputed"
 
 
 def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str, Any]]:
@@ -186,7 +208,7 @@ def compare_ensembles(result: CorrelateResult, proxies: Sequence[Scorable],
                       n_bootstrap: int = 1000) -> list[PairedDifference]:
     """Each evaluator (ensemble) vs the best (by Kendall tau) single proxy of the run, per
     dataset."""
-    singles = [p.name for p in proxies if not is_evaluator(p)]
+    singles = [p.name for p in proxies if not is_evaluator(p)]  # ref: columns are not rivals
     ensembles = [p.name for p in proxies if is_evaluator(p)]
     out = []
     for dataset, truth in result.truth.items():

@@ -22,9 +22,9 @@ from zcnas.benchmarks._registry import register_benchmark
 from zcnas.data import data_dir
 from zcnas.exceptions import DataError
 from zcnas.exceptions import InvalidArchError
-from zcnas.spaces._darts import DartsSpace
-from zcnas.spaces._darts import DartsSwapSpace
-from zcnas.spaces._darts import NB301Space
+from zcnas.spaces import DartsSpace
+from zcnas.spaces import DartsSwapSpace
+from zcnas.spaces import NB301Space
 
 
 YANG_FILE = "darts/darts_random214_yang2020.csv"

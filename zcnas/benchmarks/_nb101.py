@@ -32,11 +32,11 @@ from zcnas.benchmarks._registry import register_benchmark
 from zcnas.data import data_dir
 from zcnas.exceptions import DataError
 from zcnas.exceptions import InvalidArchError
-from zcnas.spaces._nb101 import module_hash
-from zcnas.spaces._nb101 import parse_spec
-from zcnas.spaces._nb101 import prune
-from zcnas.spaces._nb101 import remember_specs
-from zcnas.spaces._nb101 import spec_string
+from zcnas.spaces import nb101_module_hash as module_hash
+from zcnas.spaces import nb101_parse_spec as parse_spec
+from zcnas.spaces import nb101_prune as prune
+from zcnas.spaces import nb101_remember_specs as remember_specs
+from zcnas.spaces import nb101_spec_string as spec_string
 
 
 SUBSET_FILE = "nb101/nb101_zc_proxies_naslib_subset.csv"

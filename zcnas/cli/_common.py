@@ -98,10 +98,11 @@ def add_benchmark_args(p: argparse.ArgumentParser, *, default: str | None = DEFA
     p.add_argument("--benchmark", default=default, help="ground truth (`zcnas benchmarks`)")
     p.add_argument("--benchmark-path", default=None, help="ground-truth file of the benchmark")
     if datasets:
-        p.add_argument("--dataset", default="cifar10",
-                       help="ground-truth dataset(s), comma-separated: cifar10,cifar100,"
-                            "imagenet16")
-        p.add_argument("--metric", default="test", help="benchmark metric")
+        p.add_argument("--dataset", default=None,
+                       help="ground-truth dataset(s), comma-separated, e.g. cifar10,cifar100,"
+                            "imagenet16 (default: the benchmark's first)")
+        p.add_argument("--metric", default=None,
+                       help="benchmark metric (default: the benchmark's first, test for nb201)")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

@@ -30,12 +30,13 @@ def _run(args: argparse.Namespace) -> int:
         space=args.space, proxies=names, proxy_params=proxy_params(args.proxy_params, names),
         benchmark=args.benchmark,
         benchmark_params={"path": args.benchmark_path} if args.benchmark_path else None,
-        datasets=split_names(args.dataset), metric=args.metric, n=args.n,
+        datasets=split_names(args.dataset) or None, metric=args.metric, n=args.n,
         sample_seed=args.sample_seed, data=args.data, batch_size=args.batch_size,
         data_seed=args.data_seed, num_classes=args.num_classes, seed=args.seed,
         device=args.device, storage=args.storage, use_cache=not args.no_cache,
         n_bootstrap=args.bootstrap, out_dir=args.out, holdout=args.holdout,
-        holdout_seed=args.holdout_seed, progress=not args.no_progress,
+        holdout_seed=args.holdout_seed, reference=args.reference,
+        progress=not args.no_progress,
     )
     print(format_summary(result.summary))
     if result.comparisons:
@@ -66,6 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "cells and report every proxy only on disjoint cells")
     p.add_argument("--holdout-seed", type=int, default=None,
                    help="which cells train the ensemble (default: --sample-seed + 1)")
+    p.add_argument("--reference", action="store_true",
+                   help="add the benchmark's precomputed proxy scores of the same cells "
+                        "(NAS-Bench-Suite-Zero) as ref:<proxy> rows, a cross-check")
     add_progress_arg(p)
     add_data_args(p)
     add_run_args(p)

@@ -67,7 +67,8 @@ def fit_weights(features: np.ndarray, truth: np.ndarray, *, n_trials: int = 300,
 def fit_ensemble(*, out: str | Path, space: str = DEFAULT_SPACE,
                  members: Sequence[str] = DEFAULT_MEMBERS,
                  member_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 benchmark: str = DEFAULT_BENCHMARK, dataset: str = "cifar10", metric: str = "test",
+                 benchmark: str = DEFAULT_BENCHMARK, dataset: str | None = None,
+                 metric: str | None = None,
                  n_train: int = 100, train_seed: int = 1, train_cells: Sequence[str] | None = None,
                  pool_size: int = 256, pool_seed: int = 0, data: str = "cifar10",
                  batch_size: int = 64, data_seed: int = 0, seed: int = 0, device: str = "cpu",
@@ -81,6 +82,8 @@ def fit_ensemble(*, out: str | Path, space: str = DEFAULT_SPACE,
     """
     sp = get_space(space)
     bm = get_benchmark(benchmark)
+    dataset = dataset or bm.datasets[0]
+    metric = metric or bm.metrics[0]
     if train_cells is None:
         train_cells = [sp.key(a) for a in sp.sample(n_train, seed=train_seed)]
     train_cells = list(train_cells)

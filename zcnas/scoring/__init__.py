@@ -28,6 +28,8 @@ from zcnas.scoring._score import finish_record
 from zcnas.scoring._score import fresh_model
 from zcnas.scoring._score import isolated_rng
 from zcnas.scoring._score import score
+from zcnas.scoring._score import score_model
+from zcnas.scoring._score import score_model_record
 from zcnas.scoring._score import score_record
 
 
@@ -35,5 +37,6 @@ __all__ = [
     "EVALUATORS", "Evaluator", "Scorable", "TAGS", "batch_key", "bench", "compute_score",
     "failed_record", "finish_record", "format_bench", "fresh_model", "is_evaluator",
     "isolated_rng", "list_scorers", "params_json", "register_evaluator", "resolve",
-    "resolve_device", "score", "score_key", "score_many", "score_record", "stored_records", "tag",
+    "resolve_device", "score", "score_key", "score_many", "score_model", "score_model_record",
+    "score_record", "stored_records", "tag",
 ]

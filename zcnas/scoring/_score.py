@@ -3,6 +3,7 @@ comes through :func:`score_record`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 import math
 import time
@@ -22,6 +23,7 @@ from zcnas.scoring._evaluator import Evaluator
 from zcnas.scoring._evaluator import Scorable
 from zcnas.scoring._evaluator import resolve
 from zcnas.scoring._keys import score_key
+from zcnas.spaces import ModelSpace
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
@@ -144,6 +146,52 @@ def score(space: SearchSpace | str, proxy: Scorable | str, arch: Mapping[str, An
     """The proxy score of ``arch`` as a float; raises ``ScoreError`` (with the reason) if it
     failed. See :func:`score_record`."""
     record = score_record(space, proxy, arch, batch, seed=seed, device=device, cache=cache)
+    if not record.ok:
+        raise ScoreError(record.reason or "score failed")
+    assert record.value is not None
+    return record.value
+
+
+def _model_space(model: nn.Module | Callable[..., nn.Module], factory_kwargs: Mapping[str, Any]
+                 | None, label: str | None, batch: Batch) -> ModelSpace:
+    space = ModelSpace(model, factory_kwargs=factory_kwargs, label=label,
+                       input_size=tuple(batch.inputs.shape[1:]))  # type: ignore[arg-type]
+    with isolated_rng("cpu"):
+        net = space.build({}, num_classes=batch.num_classes)
+        net.eval()
+        with torch.no_grad():
+            out = net(batch.inputs[:1])
+    if not isinstance(out, torch.Tensor) or out.shape != (1, batch.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ScoreError(
+            f"{space.label} maps a {tuple(batch.inputs.shape[1:])} image to {shape}; zcnas scores "
+            f"models that map images to (N, {batch.num_classes}) logits: give the model a "
+            f"{batch.num_classes}-class head or pass --num-classes to match it"
+        )
+    return space
+
+
+def score_model_record(model: nn.Module | Callable[..., nn.Module], proxy: Scorable | str,
+                       batch: Batch, *, seed: int = 0, device: str | None = "cpu",
+                       cache: ScoreCache | None = None,
+                       factory_kwargs: Mapping[str, Any] | None = None,
+                       label: str | None = None) -> ScoreRecord:
+    """Score any ``torch.nn.Module`` that maps images to logits (an instance, or a factory
+    called with ``factory_kwargs``), through the same choke point and cache as a space's cells.
+    See :class:`~zcnas.spaces.ModelSpace` for what the cache key covers. A model whose output
+    is not ``(N, batch.num_classes)`` logits is a ``ScoreError`` naming the fix."""
+    space = _model_space(model, factory_kwargs, label, batch)
+    return score_record(space, proxy, {}, batch, seed=seed, device=device, cache=cache)
+
+
+def score_model(model: nn.Module | Callable[..., nn.Module], proxy: Scorable | str, batch: Batch,
+                *, seed: int = 0, device: str | None = "cpu", cache: ScoreCache | None = None,
+                factory_kwargs: Mapping[str, Any] | None = None,
+                label: str | None = None) -> float:
+    """The proxy score of a user's model as a float (``ScoreError`` with the reason if it
+    failed); see :func:`score_model_record`."""
+    record = score_model_record(model, proxy, batch, seed=seed, device=device, cache=cache,
+                                factory_kwargs=factory_kwargs, label=label)
     if not record.ok:
         raise ScoreError(record.reason or "score failed")
     assert record.value is not None

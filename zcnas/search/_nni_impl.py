@@ -94,7 +94,7 @@ class _RecordingEvaluator(Evaluator):
                  "nni_index": len(self.history), **self.trial_attrs, **attrs}
         if self.recorder is not None:
             self.recorder.add(arch, self.space.distributions, value, reason=reason,
-                              user_attrs=attrs)
+                              user_attrs=attrs, wall_seconds=wall)
         self.history.append((key, value))
         if metric is not None:
             nni.report_final_result(metric)
@@ -116,7 +116,8 @@ class ProxyEvaluator(_RecordingEvaluator):
 
     def measure(self, arch: Arch) -> tuple[float | None, float | None, str | None, dict]:
         rec = self.scorer.record(arch)
-        attrs = {"seconds": rec.seconds, "cached": rec.cached, "device": rec.device}
+        attrs = {"seconds": rec.seconds, "cached": rec.cached, "device": rec.device,
+                 "proxy_seconds": 0.0 if rec.cached else rec.seconds}
         if not rec.ok:
             return None, None, rec.reason, attrs
         return rec.value, self.scorer.utility(rec), None, attrs

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 import logging
 import math
 import random
@@ -21,6 +22,7 @@ from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
 from zcnas.scoring import score_record
+from zcnas.search._study import describe_study
 from zcnas.spaces import SearchSpace
 from zcnas.storage import ScoreCache
 from zcnas.storage import ScoreRecord
@@ -144,6 +146,17 @@ class StudyRecorder:
         for k, v in attrs.items():
             if existing.get(k) != v:
                 study.set_user_attr(k, v)
+        objective = str(attrs.get("objective", ""))
+        kind, _, what = objective.partition(":")
+        bench = what.split("/") if kind == "benchmark" else []
+        describe_study(study, kind=kind or "proxy", space=str(attrs.get("space", "?")),
+                       objective=(bench[2] if len(bench) == 3 else what) or "?",
+                       metric_names=[what.replace("/", " ") or "value"],
+                       benchmark=bench[0] if bench else attrs.get("benchmark"),
+                       dataset=bench[1] if bench else attrs.get("dataset"),
+                       metric=bench[2] if bench else attrs.get("metric"),
+                       sampler=str(attrs.get("strategy", "?")),
+                       assist="nni-assisted" if attrs.get("assisted") else "none", backend="nni")
         self.run: int | str
         if run is None:  # one in-process run: number it
             self.run = int(existing.get("nni_runs", 0)) + 1
@@ -153,8 +166,10 @@ class StudyRecorder:
         self.study = study
 
     def add(self, arch: Mapping[str, Any], distributions: Mapping[str, Any], value: float | None,
-            *, reason: str | None = None, user_attrs: Mapping[str, Any] | None = None) -> None:
-        """Store one finished trial: COMPLETE with ``value``, or FAIL with ``reason``."""
+            *, reason: str | None = None, user_attrs: Mapping[str, Any] | None = None,
+            wall_seconds: float | None = None) -> None:
+        """Store one finished trial: COMPLETE with ``value``, or FAIL with ``reason``; it
+        started ``wall_seconds`` before now (the dashboard's timeline shows its duration)."""
         attrs = {**(user_attrs or {}), "nni_run": self.run}
         if value is None:
             attrs["fail_reason"] = reason or "no value"
@@ -167,4 +182,6 @@ class StudyRecorder:
                 params=dict(arch), distributions=dict(distributions), value=float(value),
                 user_attrs=attrs,
             )
+        if wall_seconds:
+            trial.datetime_start = trial.datetime_complete - timedelta(seconds=wall_seconds)
         self.study.add_trial(trial)

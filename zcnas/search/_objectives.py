@@ -4,6 +4,7 @@ Optuna sampler drives them, and both record what produced each value as trial us
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import json
@@ -25,11 +26,14 @@ from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
 from zcnas.scoring import failed_record
+from zcnas.scoring import isolated_rng
 from zcnas.scoring import resolve
 from zcnas.scoring import resolve_device
 from zcnas.scoring import score_record
+from zcnas.search._study import describe_study
 from zcnas.search._study import set_trial_user_attrs
 from zcnas.spaces import Arch
+from zcnas.spaces import DefineByRunSpace
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
@@ -86,20 +90,37 @@ class ProxyObjective:
     proxy_params, seed, batch_id, batch_source, seconds, cached, device, zcnas_version`` and
     ``proxy_seconds`` (compute seconds actually spent in this trial: 0 for a cache hit).
 
-    A failed score (NaN/inf, out of memory, ``ScoreError``) sets ``fail_reason`` and returns NaN,
-    so Optuna records the trial as FAIL and the study goes on.
+    Define-by-run: instead of a space, give ``build=lambda trial: nn.Module``; the function
+    suggests whatever it needs (conditional parameters included) and returns the network. Its
+    parameters are the cache key (:class:`~zcnas.spaces.DefineByRunSpace`), so any sampler
+    (TPE, random, GP, NSGA-II) drives it.
+
+    A failed score (NaN/inf, out of memory, ``ScoreError``, an exception of the proxy, an
+    invalid architecture) sets ``fail_reason`` and returns NaN, so Optuna records the trial as
+    FAIL and the study goes on.
 
     Args:
-        objectives: ``("proxy",)`` (default) or with cost objectives, e.g. ``("proxy", "params")``
-            or ``("proxy", "flops")``: the values are then a tuple, to be minimised for
-            ``params``/``flops``; any other name is a registered proxy with its own direction.
-            Use :attr:`directions` for ``create_study``.
+        objectives: ``("proxy",)`` (default) or with more objectives, e.g.
+            ``("proxy", "params")``, ``("proxy", "flops")`` (costs: minimised), another proxy
+            (its own direction) or ``"bench:<metric>"``, a metric of ``benchmark`` on
+            ``dataset`` such as ``bench:edgegpu_latency`` (HW-NAS-Bench; direction from the
+            benchmark). The values are then a tuple: use :attr:`directions` for
+            ``create_study``.
+        benchmark / dataset: where ``bench:`` objectives are looked up.
     """
 
-    def __init__(self, space: SearchSpace | str, proxy: Scorable | str, batch: Batch, *,
+    def __init__(self, space: SearchSpace | str | None = None, proxy: Scorable | str | None = None,
+                 batch: Batch | None = None, *, build: Callable[[optuna.Trial], Any] | None = None,
                  seed: int = 0, device: str = "cpu", cache: ScoreCache | None = None,
-                 objectives: Sequence[str] = ("proxy",)) -> None:
-        self.space = _as_space(space)
+                 objectives: Sequence[str] = ("proxy",), benchmark: Benchmark | str | None = None,
+                 dataset: str | None = None) -> None:
+        if (space is None) == (build is None):
+            raise ZcnasError("give either a space or build=<function of the trial that returns "
+                             "an nn.Module> (define-by-run)")
+        if proxy is None or batch is None:
+            raise ZcnasError("ProxyObjective needs a proxy and a batch (zcnas.load_batch)")
+        self.build = build
+        self.space = DefineByRunSpace(build) if build is not None else _as_space(space)  # type: ignore[arg-type]
         self.proxy = resolve(proxy)
         self.batch = batch
         self.seed = seed
@@ -111,13 +132,32 @@ class ProxyObjective:
                 f"objectives must start with 'proxy', e.g. ('proxy',) or ('proxy', 'params'); "
                 f"got {self.objectives}"
             )
-        self._extra = [resolve(name) for name in self.objectives[1:]]
+        self.benchmark = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+        self.dataset = dataset
+        bench_metrics = [o[6:] for o in self.objectives[1:] if o.startswith("bench:")]
+        if bench_metrics:
+            if self.benchmark is None:
+                raise ZcnasError(f"objectives {bench_metrics} need benchmark=<name>")
+            self.dataset = dataset or self.benchmark.datasets[0]
+            for metric in bench_metrics:
+                if metric not in self.benchmark.metrics:
+                    raise ZcnasError(f"benchmark {self.benchmark.name!r} has no metric "
+                                     f"{metric!r}; choose {', '.join(self.benchmark.metrics)}")
+        self._extra = [None if o.startswith("bench:") else resolve(o)
+                       for o in self.objectives[1:]]
+        self._described: int | None = None
 
     @property
     def directions(self) -> list[str]:
         """Optuna directions matching the values this objective returns."""
-        extra = ["minimize" if p.name in COST_OBJECTIVES else p.direction for p in self._extra]
-        return [self.proxy.direction, *extra]
+        out = [self.proxy.direction]
+        for name, proxy in zip(self.objectives[1:], self._extra):
+            if proxy is None:
+                better = self.benchmark.higher_is_better.get(name[6:], True)  # type: ignore[union-attr]
+                out.append("maximize" if better else "minimize")
+            else:
+                out.append("minimize" if proxy.name in COST_OBJECTIVES else proxy.direction)
+        return out
 
     def _score(self, proxy: Scorable, arch: Arch) -> ScoreRecord:
         try:
@@ -131,19 +171,49 @@ class ProxyObjective:
             return failed_record(self.space, proxy, key, self.batch, self.seed, self.device,
                                  str(exc))
 
+    def suggest(self, trial: optuna.Trial) -> Arch:
+        """The trial's architecture: the space's parameters, or those ``build`` suggests."""
+        if self.build is None:
+            return suggest_arch(trial, self.space)
+        with isolated_rng("cpu"):
+            self.build(trial)  # defines the parameters; the score rebuilds from them
+        return dict(trial.params)
+
+    def _bench_value(self, metric: str, key: str) -> tuple[float | None, str | None]:
+        try:
+            return self.benchmark.query(key, dataset=self.dataset, metric=metric), None  # type: ignore[union-attr]
+        except DataError as exc:
+            return None, str(exc)
+
+    def describe(self, study: optuna.Study) -> None:
+        """Record in ``study`` what it holds (once per study; see ``describe_study``)."""
+        if self._described == study._study_id:
+            return
+        describe_study(study, kind="proxy", space=self.space.cache_name,
+                       objective=self.proxy.name,
+                       metric_names=[self.proxy.name, *self.objectives[1:]],
+                       benchmark=self.benchmark.name if self.benchmark else None,
+                       dataset=self.dataset, metric=None)
+        self._described = study._study_id
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        arch = suggest_arch(trial, self.space)
+        self.describe(trial.study)
+        arch = self.suggest(trial)
         rec = self._score(self.proxy, arch)
         attrs = record_attrs(rec, self.proxy)
         spent = 0.0 if rec.cached else rec.seconds
         values = [rec.value]
         reason = rec.reason
         for name, proxy in zip(self.objectives[1:], self._extra):
-            extra = self._score(proxy, arch)
-            spent += 0.0 if extra.cached else extra.seconds
-            attrs[f"{name}_value"] = extra.value
-            values.append(extra.value)
-            reason = reason or (None if extra.ok else f"{name}: {extra.reason}")
+            if proxy is None:
+                value, why = self._bench_value(name[6:], rec.key.arch_key)
+            else:
+                extra = self._score(proxy, arch)
+                spent += 0.0 if extra.cached else extra.seconds
+                value, why = extra.value, (None if extra.ok else extra.reason)
+            attrs[f"{name}_value"] = value
+            values.append(value)
+            reason = reason or (None if why is None else f"{name}: {why}")
         attrs["proxy_seconds"] = spent
         failed = reason is not None or any(v is None or not math.isfinite(v) for v in values)
         if failed:
@@ -167,6 +237,10 @@ class BenchmarkObjective:
     report_value, queries`` (1 per trial), ``train_seconds`` (simulated cost of obtaining
     ``search_metric``: the benchmark's own time if it has one, else ``cost_model``), ``cost_model``.
 
+    Define-by-run: ``suggest=lambda trial: arch`` (a dict or key of ``space``) replaces the
+    default one-``suggest_*``-per-parameter encoding, e.g. for conditional parameters that map
+    onto benchmark cells.
+
     Args:
         cost_model: ``"auto"`` (the benchmark's times, else its ``cost_model(space)``),
             ``None`` (count queries only) or an object with ``seconds(arch, dataset, metric)``.
@@ -176,7 +250,11 @@ class BenchmarkObjective:
     def __init__(self, space: SearchSpace | str, benchmark: Benchmark | str, *,
                  dataset: str = "cifar10", metric: str = "test", search_metric: str | None = None,
                  cost_model: Any = "auto", cache: ScoreCache | None = None,
-                 direction: str = "maximize") -> None:
+                 direction: str = "maximize",
+                 suggest: Callable[[optuna.Trial], Mapping[str, Any] | str] | None = None
+                 ) -> None:
+        self.suggest_fn = suggest
+        self._described: int | None = None
         self.space = _as_space(space)
         self.benchmark = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
         self.dataset = dataset
@@ -206,10 +284,21 @@ class BenchmarkObjective:
             return None
         return float(self.cost_model.seconds(arch, self.dataset, self.search_metric))
 
+    def describe(self, study: optuna.Study) -> None:
+        """Record in ``study`` what it holds (once per study; see ``describe_study``)."""
+        if self._described == study._study_id:
+            return
+        describe_study(study, kind="benchmark", space=self.space.cache_name,
+                       objective=self.search_metric, metric_names=[self.search_metric],
+                       benchmark=self.benchmark.name, dataset=self.dataset, metric=self.metric)
+        self._described = study._study_id
+
     def __call__(self, trial: optuna.Trial) -> float:
-        arch = suggest_arch(trial, self.space)
+        self.describe(trial.study)
         start = time.perf_counter()
         try:
+            arch = (suggest_arch(trial, self.space) if self.suggest_fn is None
+                    else self.space.as_arch(self.suggest_fn(trial)))
             key = self.space.key(arch)
             value = self.benchmark.query(key, dataset=self.dataset, metric=self.search_metric)
             report = self.benchmark.query(key, dataset=self.dataset, metric=self.metric)

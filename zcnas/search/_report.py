@@ -22,6 +22,7 @@ from pathlib import Path
 import re
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -34,8 +35,10 @@ from zcnas.reports import budget_curves
 from zcnas.reports import fmt
 from zcnas.reports import mean_pm_std
 from zcnas.reports import optuna_history
+from zcnas.reports import pareto_front
 from zcnas.reports import write_csv
 from zcnas.search._study import retried_numbers
+from zcnas.search._study import study_info
 from zcnas.storage import default_storage
 from zcnas.storage import make_storage
 from zcnas.storage import redact
@@ -74,11 +77,45 @@ class Truth:
 
 def _truth_for(study: optuna.Study, benchmark: str | None, dataset: str | None,
                metric: str | None) -> Truth:
-    obj = (study.user_attrs.get("zcnas_config") or {}).get("objective", {})
-    name = benchmark or obj.get("benchmark")
-    bench = get_benchmark(name, **(obj.get("benchmark_params") or {})) if name else None
-    return Truth(bench, dataset or obj.get("dataset") or "cifar10",
-                  metric or obj.get("metric") or "test")
+    info = study_info(study)
+    cfg_obj = (study.user_attrs.get("zcnas_config") or {}).get("objective", {})
+    name = benchmark or info.get("benchmark")
+    bench = get_benchmark(name, **(cfg_obj.get("benchmark_params") or {})) if name else None
+    ds = dataset or info.get("dataset") or (bench.datasets[0] if bench else "cifar10")
+    return Truth(bench, ds, metric or info.get("metric") or (bench.metrics[0] if bench else
+                                                                "test"))
+
+
+def _true_pareto(path: Path, study: optuna.Study, truth: Truth) -> bool:
+    """For a proxy x ``bench:<metric>`` study (e.g. GradSign x edge-GPU latency): the study's
+    Pareto set in (metric, true accuracy) beside the true front of every cell the benchmark
+    has; False when the study has no such objective or no benchmark."""
+    names = list(study.metric_names or [])
+    bench_cols = [i for i, n in enumerate(names) if str(n).startswith("bench:")]
+    if truth.benchmark is None or len(study.directions) < 2 or not bench_cols:
+        return False
+    col = bench_cols[0]
+    metric = str(names[col])[6:]
+    best = [t for t in study.best_trials if t.values is not None]
+    if not best:
+        return False
+    bm, ds = truth.benchmark, truth.dataset
+    xs, ys = [], []
+    for key in bm.keys(ds):
+        try:
+            xs.append(bm.query(key, ds, metric))
+            ys.append(bm.query(key, ds, truth.metric))
+        except ZcnasError:
+            continue
+    sx = np.array([t.values[col] for t in best], float)
+    sy = np.array([truth.value(t) if truth.value(t) is not None else np.nan for t in best])
+    minimize_x = not bm.higher_is_better.get(metric, True)
+    pareto_front(path, {"all cells (true front)": (np.array(xs), np.array(ys)),
+                        f"{study.study_name} Pareto set": (sx, sy)},
+                 xlabel=f"{metric} ({bm.name}, {ds})", ylabel=f"{ds} {truth.metric} accuracy (%)",
+                 title=f"{study.study_name}: proxy x {metric} search vs the true front",
+                 minimize_x=minimize_x)
+    return True
 
 
 def trial_rows(study: optuna.Study, truth: Truth) -> list[dict[str, Any]]:
@@ -185,20 +222,20 @@ def report(storage: str | None = None, study_names: str | Sequence[str] | None =
         kind = "history" if len(study.directions) == 1 else "pareto"
         if optuna_history(out / f"{base}_{kind}.png", study):
             written[f"{base}_{kind}.png"] = out / f"{base}_{kind}.png"
+        if _true_pareto(out / f"{base}_true_pareto.png", study, truth):
+            written[f"{base}_true_pareto.png"] = out / f"{base}_true_pareto.png"
         if budget_curves(out / f"{base}_budget.png", {name: rows}, f"{name}: best-so-far true accuracy"):
             written[f"{base}_budget.png"] = out / f"{base}_budget.png"
-        cfg = study.user_attrs.get("zcnas_config") or {}
-        obj = cfg.get("objective", {})
+        info = study_info(study)
         states = [r["state"] for r in rows]
         last = rows[-1] if rows else {}
         best_value = best_arch = None
         if len(study.directions) == 1 and "COMPLETE" in states:
             best_value, best_arch = study.best_value, study.best_trial.user_attrs.get("arch_key")
         summary.append({
-            "study": name, "kind": obj.get("kind", "?"),
-            "objective": obj.get("proxy") or obj.get("search_metric") or obj.get("metric") or "?",
-            "assist": (cfg.get("assist") or {}).get("mode", "none"),
-            "sampler": (cfg.get("sampler") or {}).get("name", "?"),
+            "study": name, "kind": info.get("kind") or "?",
+            "objective": info.get("objective") or "?",
+            "assist": info.get("assist") or "none", "sampler": info.get("sampler") or "?",
             "directions": ",".join(d.name.lower() for d in study.directions),
             "finished": last.get("cum_queries", 0), "complete": states.count("COMPLETE"),
             "failed": states.count("FAIL"), "best_value": best_value, "best_arch": best_arch,

@@ -217,3 +217,53 @@ def optimize_exact(study: optuna.Study, objective: Callable[[optuna.Trial], Any]
                             max_wait)
             return ran
         time.sleep(poll_seconds)
+
+
+STUDY_ATTR = "zcnas_study"
+
+
+def describe_study(study: optuna.Study, *, kind: str, space: str, objective: str,
+                   metric_names: Sequence[str], benchmark: str | None = None,
+                   dataset: str | None = None, metric: str | None = None,
+                   sampler: str | None = None, assist: str = "none", backend: str = "optuna",
+                   **extra: Any) -> None:
+    """Record what a report needs in the study itself (once; a second call keeps the first):
+    the user attribute ``zcnas_study`` (kind ``proxy`` or ``benchmark``, space, objective,
+    ground truth benchmark/dataset/metric, sampler, assist mode, backend) and Optuna's metric
+    names (optuna-dashboard's axis labels). Every entry point calls it: ``zcnas run``, the
+    Python objectives, NNI runs and ``score-space``."""
+    if STUDY_ATTR in study.user_attrs:
+        return
+    info = {"kind": kind, "space": space, "objective": objective, "benchmark": benchmark,
+            "dataset": dataset, "metric": metric, "sampler": sampler or type(study.sampler).__name__,
+            "assist": assist, "backend": backend, **extra}
+    study.set_user_attr(STUDY_ATTR, info)
+    names = list(metric_names)
+    if len(names) == len(study.directions):
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            study.set_metric_names(names)
+
+
+def study_info(study: optuna.Study) -> dict[str, Any]:
+    """What the study records about itself (:func:`describe_study`), falling back to the study
+    file of runs made before it existed; ``?`` for what is not known."""
+    info = dict(study.user_attrs.get(STUDY_ATTR) or {})
+    cfg = study.user_attrs.get("zcnas_config") or {}
+    obj = cfg.get("objective", {})
+    fallback = {
+        "kind": obj.get("kind"), "space": (cfg.get("space") or {}).get("name"),
+        "objective": obj.get("proxy") or obj.get("search_metric") or obj.get("metric"),
+        "benchmark": obj.get("benchmark"), "dataset": obj.get("dataset"),
+        "metric": obj.get("metric"), "sampler": (cfg.get("sampler") or {}).get("name"),
+        "assist": (cfg.get("assist") or {}).get("mode"),
+        "backend": study.user_attrs.get("backend"),
+    }
+    for k, v in fallback.items():
+        if info.get(k) is None:
+            info[k] = v
+    if study.user_attrs.get("backend") == "nni":
+        obj_attr = str(study.user_attrs.get("objective", ""))
+        info.setdefault("kind", "benchmark" if obj_attr.startswith("benchmark:") else "proxy")
+        info["sampler"] = info.get("sampler") or study.user_attrs.get("strategy")
+    return info

@@ -58,6 +58,7 @@ from zcnas.search._config import load_score_space
 from zcnas.search._objectives import ProxyObjective
 from zcnas.search._objectives import suggest_arch
 from zcnas.search._study import create_study
+from zcnas.search._study import describe_study
 from zcnas.search._study import optimize_exact
 from zcnas.search._study import retried_numbers
 from zcnas.search._study import set_trial_user_attrs
@@ -282,6 +283,9 @@ def _setup_study(cfg: dict[str, Any]) -> optuna.Study:
                 "seed": cfg["seed"], "start": cfg["start"], "stop": cfg["stop"],
                 "zcnas_version": __version__,
             })
+        describe_study(study, kind="proxy", space=cfg["space"].cache_name,
+                       objective=cfg["proxy"].name, metric_names=[cfg["proxy"].name],
+                       sampler="SliceSampler", backend="score-space")
     return study
 
 

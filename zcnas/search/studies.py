@@ -64,6 +64,7 @@ from zcnas.search._run_config import make_sampler
 from zcnas.search._run_config import sampler_class
 from zcnas.search._run_config import sampler_names
 from zcnas.search._study import create_study
+from zcnas.search._study import describe_study
 from zcnas.search._study import optimize_exact
 from zcnas.search._study import trial_counts
 from zcnas.spaces import get_space
@@ -106,7 +107,8 @@ def _build(cfg: RunConfig) -> _Built:
     if obj.kind == "proxy":
         resolve(obj.proxy or "", **obj.proxy_params)
         for name in obj.objectives[1:]:
-            resolve(name)
+            if not name.startswith("bench:"):
+                resolve(name)
         if obj.benchmark:
             bench = get_benchmark(obj.benchmark, **obj.benchmark_params)
             bench.validate(probe_key(space, bench), dataset=obj.dataset, metric=obj.metric)
@@ -132,7 +134,8 @@ def _objective(built: _Built, cache: ScoreCache | None) -> ProxyObjective | Benc
         assert built.batch is not None
         return ProxyObjective(space, resolve(obj.proxy or "", **obj.proxy_params), built.batch,
                               seed=obj.init_seed, device=built.device, cache=cache,
-                              objectives=obj.objectives)
+                              objectives=obj.objectives, benchmark=obj.benchmark and get_benchmark(
+                                  obj.benchmark, **obj.benchmark_params), dataset=obj.dataset)
     return BenchmarkObjective(
         space, get_benchmark(obj.benchmark or "", **obj.benchmark_params), dataset=obj.dataset,
         metric=obj.metric, search_metric=obj.search_metric,
@@ -246,6 +249,15 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
             study.set_user_attr("zcnas_config_sha", cfg.sha(seed))
             study.set_user_attr("zcnas_config", cfg.public())
             study.set_user_attr("zcnas_seed", seed)
+        obj = cfg.objective
+        describe_study(study, kind=obj.kind, space=cfg.space.name,
+                       objective=(obj.proxy if obj.kind == "proxy" else
+                                  obj.search_metric or obj.metric) or "?",
+                       metric_names=([obj.proxy or "proxy", *obj.objectives[1:]]
+                                     if obj.kind == "proxy" else
+                                     [obj.search_metric or obj.metric]),
+                       benchmark=obj.benchmark, dataset=obj.dataset, metric=obj.metric,
+                       sampler=cfg.sampler.name, assist=cfg.assist.mode)
         a = cfg.assist
         if a.warmup > 0 and "zcnas_warmup" not in study.user_attrs:
             assert built.batch is not None
