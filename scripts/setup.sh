@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install zcnas with every extra the tests use, plus the example
-# plugins. Idempotent: a second run only checks that everything is installed.
+# plugin. Idempotent: a second run only checks that everything is installed. (The template
+# plugin's placeholder proxy is installed only while its own tests run: scripts/test.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,4 +11,4 @@ fi
 .venv/bin/python -m pip install -q --upgrade "pip>=24"
 # torch is pinned to the local CPU build (never unpinned: that pulls a multi-GB CUDA build)
 .venv/bin/python -m pip install -q -e ".[dev,postgres,nats,dashboard,nni]"
-.venv/bin/python -m pip install -q ./plugins/zcnas-example ./plugins/template
+.venv/bin/python -m pip install -q ./plugins/zcnas-example

@@ -20,9 +20,13 @@ chmod 755 "$pgdir"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ZCNAS_TEST_POSTGRES_URL=$(bash scripts/pg_local.sh start "$pgdir" "$port")
 export ZCNAS_TEST_POSTGRES_URL
-trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"; .venv/bin/python -m pip uninstall -q -y zcnas-myproxy 2>/dev/null || true' EXIT
 
 .venv/bin/ruff check zcnas tests plugins scripts
-# each plugin is its own test root (its own conftest.py), as it would be in its own repository
+.venv/bin/lint-imports  # the layers: imports only go down (pyproject.toml [tool.importlinter])
+# each plugin is its own test root (its own conftest.py), as it would be in its own repository;
+# the template's placeholder proxy is installed only for its own tests, then removed again
+.venv/bin/python -m pip install -q ./plugins/template
 .venv/bin/python -m pytest plugins/zcnas-example/tests plugins/template/tests -q -rs -p no:cacheprovider
+.venv/bin/python -m pip uninstall -q -y zcnas-myproxy  # (and again on exit, whatever happened)
 .venv/bin/python -m pytest tests -q -rs "$@"

@@ -43,8 +43,9 @@ def _read_table(path: str) -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
     p = Path(path)
     if not p.is_file():
         raise DataError(
-            f"NB201 table not found at {p}; set ZCNAS_DATA to the shared data folder or pass "
-            f"--benchmark-path <csv with columns arch,cifar10_test,...>"
+            f"NB201 table not found at {p}; set ZCNAS_DATA to the shared data folder, or give "
+            f"the benchmark a path (zcnas correlate --benchmark-path FILE; benchmark_params = "
+            f"{{ path = \"FILE\" }} in a study file; get_benchmark(\"nb201\", path=FILE))"
         )
     opener = gzip.open if p.suffix == ".gz" else open
     with opener(p, "rt", newline="") as f:

@@ -21,6 +21,9 @@ def _run(args: argparse.Namespace) -> int:
           f"{len(result.skipped)} skipped")
     for reason in sorted(set(result.skipped.values())):
         print(f"skipped: {reason}")
+    summary = result.files.get("summary.md")
+    if summary is not None:  # the table itself, not only where it is
+        print(summary.read_text().rstrip())
     for name, path in result.files.items():
         print(f"{name}\t{path}")
     return 0

@@ -9,6 +9,7 @@ import logging
 from zcnas.cli._common import Formatter
 from zcnas.cli._common import add_data_args
 from zcnas.cli._common import add_json_arg
+from zcnas.cli._common import add_progress_arg
 from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
 from zcnas.cli._common import add_space_arg
@@ -57,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         strategy_kwargs=json_kwargs(args.strategy_kwargs, "--strategy-kwargs"), benchmark=args.benchmark,
         dataset=args.dataset, metric=args.metric, assisted=args.assisted,
         n_candidates=args.n_candidates, device=args.device, use_cache=not args.no_cache,
-        experiment_dir=args.experiment_dir,
+        experiment_dir=args.experiment_dir, progress=not args.no_progress,
     )
     best = run.best()
     if args.json:
@@ -105,6 +106,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment-dir", default=None,
                    help="run as an NNI NasExperiment with checkpoints and logs in this folder")
     add_json_arg(p)
+    add_progress_arg(p)
     add_data_args(p)
     add_run_args(p)
     p.set_defaults(func=_run)

@@ -16,8 +16,8 @@ def resolve_device(device: str | None) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     device = str(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ScoreError(f"device {device!r} asked for, but no CUDA GPU is visible; use device "
-                         f"'cpu' (--device cpu) or 'auto'")
+        raise ScoreError(f"device {device!r} asked for, but no CUDA GPU is visible; use cpu or "
+                         f"auto (cpu when no GPU is there)")
     if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ScoreError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
     return device

@@ -74,6 +74,7 @@ class _RecordingEvaluator(Evaluator):
         self.recorder = recorder
         self.trial_attrs = dict(trial_attrs)
         self.history: list[tuple[str, float | None]] = []
+        self.progress: Any = None  # a tqdm bar, advanced once per evaluated model
 
     def measure(self, arch: Arch) -> tuple[float | None, float | None, str | None, dict]:
         """(value to store, metric for NNI, failure reason, extra trial attrs)."""
@@ -96,6 +97,8 @@ class _RecordingEvaluator(Evaluator):
             self.recorder.add(arch, self.space.distributions, value, reason=reason,
                               user_attrs=attrs, wall_seconds=wall)
         self.history.append((key, value))
+        if self.progress is not None:
+            self.progress.update(1)
         if metric is not None:
             nni.report_final_result(metric)
         return metric

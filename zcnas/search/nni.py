@@ -28,15 +28,22 @@ passes ``optimize_mode="maximize"`` (NNI's TPE minimises by default) and leaves 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass
 from dataclasses import field
 import importlib
+import io
 import json
 import math
 from pathlib import Path
+import re
+import sys
 import time
 from typing import TYPE_CHECKING
 from typing import Any
+import warnings
+
+from tqdm.auto import tqdm
 
 from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
@@ -91,15 +98,38 @@ class NNINotInstalledError(ZcnasError, ImportError):
     """The ``nni`` extra (nni, pytorch-lightning, tianshou, setuptools<81) is missing."""
 
 
+# What NNI 3.0's stack prints on import that zcnas knows to be harmless here (and nothing else):
+# gym 0.26's deprecation banner (tianshou 0.4 imports gym; zcnas's RL strategy runs with it), and
+# NNI's "is found to be not a nn.Module" warnings for torch classes newer than NNI.
+_GYM_BANNER = re.compile(r"^(Gym has been unmaintained|Please upgrade to Gymnasium|Users of this "
+                         r"version of Gym|See the migration guide at https://gymnasium)")
+_NNI_TORCH_WARNING = r".* is found to be not a nn\.Module, which is unexpected.*"
+
+
+def _import_quietly(module: str) -> None:
+    """Import ``module`` with the known-harmless banner and warnings above removed; anything
+    else written to stderr is passed through."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_NNI_TORCH_WARNING, category=RuntimeWarning)
+        try:
+            importlib.import_module(module)
+        finally:
+            kept = [line for line in buffer.getvalue().splitlines()
+                    if not _GYM_BANNER.match(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
 def require_nni() -> None:
     """Import NNI's NAS API, or raise :class:`NNINotInstalledError` with the install command."""
     try:
-        importlib.import_module("nni")
+        _import_quietly("nni")
     except ImportError as exc:
         raise NNINotInstalledError(INSTALL_HINT) from exc
     try:
-        importlib.import_module("nni.nas.strategy")
-        importlib.import_module("nni.nas.nn.pytorch")
+        _import_quietly("nni.nas.nn.pytorch")
+        _import_quietly("nni.nas.strategy")
     except ImportError as exc:
         raise NNINotInstalledError(
             f"NNI's NAS API failed to import ({exc}); install the full extra: "
@@ -211,6 +241,7 @@ def run_strategy(
     experiment_dir: str | Path | None = None,
     proxy_seed: int | None = None,
     cost_model: Any = "auto",
+    progress: bool = True,
 ) -> NNIRun:
     """Run one of NNI's strategies in this process and record every trial in SQL.
 
@@ -248,6 +279,7 @@ def run_strategy(
             attribute) when the benchmark has no times: ``"auto"`` (the benchmark's
             ``cost_model(space)``), None, or an object with
             ``seconds(arch, dataset, metric)``.
+        progress: a progress bar of evaluated models on stderr.
 
     Returns:
         :class:`NNIRun` with the study name and the evaluated architectures.
@@ -349,8 +381,11 @@ def run_strategy(
         space, num_classes=batch.num_classes if batch is not None else 10,
     )
     start = time.perf_counter()
-    _nni_impl.execute(model_space, evaluator, nni_strategy, n_trials=n_trials, seed=seed,
-                      experiment_dir=experiment_dir)
+    with tqdm(total=n_trials, desc=f"nni {label}", unit="trial", disable=not progress,
+              dynamic_ncols=True) as bar:
+        evaluator.progress = bar
+        _nni_impl.execute(model_space, evaluator, nni_strategy, n_trials=n_trials, seed=seed,
+                          experiment_dir=experiment_dir)
     return NNIRun(
         study_name=study_name, storage=redact(storage), strategy=label, objective=objective,
         direction=direction, history=list(evaluator.history),

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from zcnas.exceptions import StorageError
 from zcnas.storage._lock import StudyLock
 from zcnas.storage._url import default_storage
+from zcnas.storage._url import driver_url
 from zcnas.storage._url import get_engine
 from zcnas.storage._url import redact
 from zcnas.storage._url import tune_sqlite
@@ -49,7 +50,7 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int | None = 60,
     An unreachable or malformed URL raises ``StorageError`` (password hidden) before anything is
     written.
     """
-    url = url or default_storage()
+    url = driver_url(url or default_storage())
     get_engine(url)  # reachability, with a one-line redacted error
     backend = make_url(url).get_backend_name()
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}

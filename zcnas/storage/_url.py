@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import sqlalchemy
 from sqlalchemy import event
@@ -54,6 +55,33 @@ def tune_sqlite(engine: Engine) -> Engine:
     return engine
 
 
+def _default_driver(parsed: Any) -> Any:
+    """A plain ``postgresql://`` URL means psycopg 3 to SQLAlchemy 2, but the ``postgres`` extra
+    installs psycopg2: use it when psycopg 3 is absent (same database, same server)."""
+    if parsed.drivername != "postgresql":
+        return parsed
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is None:
+            raise StorageError(f"{redact(str(parsed))} needs a PostgreSQL driver: pip install "
+                               f"'zcnas[postgres]' (psycopg2; then postgresql+psycopg2://... "
+                               f"or plain postgresql:// both work)")
+        return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def driver_url(url: str) -> str:
+    """``url`` with the driver zcnas will use spelled out (plain ``postgresql://`` becomes
+    ``postgresql+psycopg2://`` when only psycopg2 is installed); the password is kept."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url
+    fixed = _default_driver(parsed)
+    return url if fixed is parsed else fixed.render_as_string(hide_password=False)
+
+
 def get_engine(url: str) -> Engine:
     """A cached engine for ``url``; raises ``StorageError`` (password hidden) if unusable."""
     if url in _ENGINES:
@@ -65,6 +93,7 @@ def get_engine(url: str) -> Engine:
             f"malformed database URL {redact(url)!r}; use e.g. sqlite:///zcnas.db or "
             f"postgresql+psycopg2://user@127.0.0.1:5432/db"
         ) from None
+    parsed = _default_driver(parsed)
     kwargs: dict = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}
