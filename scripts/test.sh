@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md and .ci/run call exactly this):
-#   install into .venv, start a throw-away PostgreSQL on 127.0.0.1, run ruff and pytest.
+#   install into .venv (the exact set of constraints/ci.txt), start a throw-away PostgreSQL on
+#   127.0.0.1, run ruff, build the docs site (mkdocs --strict) and run pytest.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k cache`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,11 @@ chmod 755 "$pgdir"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ZCNAS_TEST_POSTGRES_URL=$(bash scripts/pg_local.sh start "$pgdir" "$port")
 export ZCNAS_TEST_POSTGRES_URL
-trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+site=$(mktemp -d /tmp/zcnas-site.XXXXXX)
+trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir" "$site"' EXIT
 
-.venv/bin/ruff check zcnas tests plugins scripts
+.venv/bin/ruff check zcnas tests plugins scripts docs
+.venv/bin/mkdocs build --strict --quiet --site-dir "$site"
 # each plugin is its own test root (its own conftest.py), as it would be in its own repository
 .venv/bin/python -m pytest plugins/zcnas-example/tests plugins/template/tests -q -rs -p no:cacheprovider
 .venv/bin/python -m pytest tests -q -rs "$@"
