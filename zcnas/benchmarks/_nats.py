@@ -121,7 +121,10 @@ class NATSBenchmark(Benchmark):
             )
         return idx
 
-    def keys(self) -> list[str]:
+    def keys(self, dataset: str | None = None) -> list[str]:
+        """Every architecture of the benchmark files (each has results on every dataset)."""
+        if dataset is not None:
+            self.dataset(dataset)  # an unknown name raises DataError naming the choices
         return list(self._api().meta_archs)
 
     @staticmethod

@@ -92,8 +92,13 @@ class NB201Benchmark(Benchmark):
             raise DataError(f"the NB201 table has no column {col!r}; columns: {', '.join(row)}")
         return float(row[col])
 
-    def keys(self) -> list[str]:
-        return list(self._table())
+    def keys(self, dataset: str | None = None) -> list[str]:
+        """Every key of the table, in file order; with ``dataset``, those with a test value on it."""
+        table = self._table()
+        if dataset is None:
+            return list(table)
+        col, _ = self.column(dataset, "test")
+        return [key for key, row in table.items() if row.get(col, "") != ""]
 
     def index(self, key: str) -> int:
         return int(self._table()[key]["index"])
