@@ -171,6 +171,9 @@ def test_index_and_keys(bench: NATSBenchmark) -> None:
     space = get_space("nb201")
     keys = bench.keys()
     assert len(keys) == 15625
+    assert bench.keys("cifar100") == keys
+    with pytest.raises(DataError, match="unknown"):
+        bench.keys("mnist")
     for arch in ARCHS:
         assert keys[bench.index(arch)] == arch
         assert space.key(space.parse(arch)) == arch

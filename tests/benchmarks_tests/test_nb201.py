@@ -90,6 +90,10 @@ def test_custom_csv_via_path(tmp_path: Path) -> None:
                     f"1,{BEST_C10},92.0,67.0\n")
     bench = NB201Benchmark(path=str(path))
     assert bench.keys() == [RESNET, BEST_C10]
+    assert bench.keys("cifar100") == [RESNET, BEST_C10]  # the base class's keys(dataset) contract
+    assert bench.keys("imagenet16") == []  # no such column in this table
+    with pytest.raises(DataError, match="unknown NB201 dataset"):
+        bench.keys("mnist")
     assert bench.query(RESNET) == 91.5
     assert bench.query(RESNET, "cifar100") == 66.25
     assert bench.index(BEST_C10) == 1

@@ -123,6 +123,9 @@ class NATSBenchmark(Benchmark):
         return idx
 
     def keys(self, dataset: str | None = None) -> list[str]:
+        """Every architecture of the benchmark files (each has results on every dataset)."""
+        if dataset is not None:
+            self.dataset(dataset)  # an unknown name raises DataError naming the choices
         return list(self._api().meta_archs)
 
     def cost_model(self, space: Any) -> Any:

@@ -131,8 +131,12 @@ class NB201Benchmark(Benchmark):
         return float(row[col])
 
     def keys(self, dataset: str | None = None) -> list[str]:
-        """All 15,625 arch strings, in NB201 index order."""
-        return list(self._table())
+        """Every key of the table, in file order; with ``dataset``, those with a test value on it."""
+        table = self._table()
+        if dataset is None:
+            return list(table)
+        col, _ = self.column(dataset, "test")
+        return [key for key, row in table.items() if row.get(col, "") != ""]
 
     def cost_model(self, space: Any) -> Any:
         """Simulated training seconds linear in FLOPs (:class:`FlopsCostModel`)."""

@@ -127,7 +127,7 @@ class NB201Space(SearchSpace):
         self.cells_per_stage = cells_per_stage
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {name: optuna.distributions.CategoricalDistribution(OPS) for name in EDGE_NAMES}
 
     def key(self, arch: Mapping[str, Any]) -> str:
