@@ -186,7 +186,8 @@ def test_without_nni_its_algorithms_are_skipped_with_the_install_hint(
     ({"compare": {"name": "x", "algorithms": ["nope"]}}, "algorithm 'nope' has no"),
     ({"compare": {"name": "x", "datasets": ["mnist"]}}, "unknown dataset 'mnist'"),
     ({"compare": {"name": "x", "budget_querys": 5}}, "unknown key 'budget_querys'"),
-    ({"compare": {"name": "x"}, "algorithm": {"rs": {"backend": "keras"}}}, "backend must be"),
+    ({"compare": {"name": "x"}, "algorithm": {"rs": {"backend": "keras"}}},
+     "backend = .keras.: choose one of optuna, nni"),
     ({"compare": {"name": "x"}, "algorithm": {"rs": {"backend": "optuna",
                                                      "sampler": "TPE"}}}, "unknown name 'TPE'"),
 ])

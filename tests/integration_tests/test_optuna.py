@@ -21,9 +21,9 @@ from zcnas.data import synthetic_batch
 from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies import Proxy
-from zcnas.proxies import get_proxy
 from zcnas.proxies import register_proxy
 from zcnas.scoring import batch_key
+from zcnas.scoring import resolve as get_proxy
 from zcnas.search.optuna import BenchmarkObjective
 from zcnas.search.optuna import ProxyObjective
 from zcnas.search.optuna import ProxyPrescreenSampler

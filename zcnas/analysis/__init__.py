@@ -1,11 +1,19 @@
 """Analysis: how well proxies rank architectures (``correlate``) and the statistics behind
 every table (rank correlation, paired differences, paired tests over seeds)."""
 
+from zcnas.analysis._card import CardRow
+from zcnas.analysis._card import card_row
+from zcnas.analysis._card import format_card
+from zcnas.analysis._card import ndcg_at
+from zcnas.analysis._card import partial_tau
+from zcnas.analysis._card import regret_at
 from zcnas.analysis._correlate import DEFAULT_PROXIES
 from zcnas.analysis._correlate import CorrelateResult
 from zcnas.analysis._correlate import benchmark_keys
 from zcnas.analysis._correlate import compare_ensembles
 from zcnas.analysis._correlate import correlate
+from zcnas.analysis._correlate import evaluation_card
+from zcnas.analysis._correlate import format_agreement
 from zcnas.analysis._correlate import format_comparisons
 from zcnas.analysis._correlate import format_summary
 from zcnas.analysis._correlate import sample_keys
@@ -20,8 +28,9 @@ from zcnas.analysis._stats import rank_correlation
 
 
 __all__ = [
-    "CorrelateResult", "DEFAULT_PROXIES", "PairedDifference", "RankCorrelation", "benchmark_keys",
-    "compare_ensembles", "correlate", "format_comparisons", "format_summary", "mean_std",
-    "paired_difference", "paired_test", "rank_correlation", "sample_keys", "summarize",
-    "write_outputs",
+    "CardRow", "CorrelateResult", "DEFAULT_PROXIES", "PairedDifference", "RankCorrelation",
+    "benchmark_keys", "card_row", "compare_ensembles", "correlate", "evaluation_card",
+    "format_agreement", "format_card", "format_comparisons", "format_summary", "mean_std",
+    "ndcg_at", "paired_difference", "paired_test", "partial_tau", "rank_correlation", "regret_at",
+    "sample_keys", "summarize", "write_outputs",
 ]

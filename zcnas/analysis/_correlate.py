@@ -12,6 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from zcnas.analysis._card import CardRow
+from zcnas.analysis._card import card_row
+from zcnas.analysis._card import format_card
+from zcnas.analysis._card import regret_at
 from zcnas.analysis._stats import PairedDifference
 from zcnas.analysis._stats import paired_difference
 from zcnas.analysis._stats import rank_correlation
@@ -21,6 +25,7 @@ from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
 from zcnas.exceptions import ZcnasError
 from zcnas.reports import ScatterPanel
+from zcnas.reports import rank_card
 from zcnas.reports import rank_scatter
 from zcnas.reports import write_csv
 from zcnas.scoring import Scorable
@@ -48,6 +53,9 @@ class CorrelateResult:
     directions: dict[str, str]
     tags: dict[str, str] = field(default_factory=dict)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    agreement: list[dict[str, Any]] = field(default_factory=list)
+    controls: dict[str, np.ndarray] = field(default_factory=dict)
+    card: list[CardRow] = field(default_factory=list)
     comparisons: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -103,7 +111,7 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
               device: str = "cpu", storage: str | None = None, use_cache: bool = True,
               n_bootstrap: int = 1000, out_dir: str | Path | None = "zcnas_out/correlate",
               holdout: int = 0, holdout_seed: int | None = None, reference: bool = False,
-              progress: bool = True) -> CorrelateResult:
+              card: bool = True, progress: bool = True) -> CorrelateResult:
     """Sample ``n`` architectures (seeded, excluding ``exclude``), score them with each proxy
     on one data batch, and correlate with ``benchmark``'s ``metric`` on each of ``datasets``.
 
@@ -115,6 +123,10 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     cells as rows named ``ref:<proxy>`` (tag ``precomputed``): a cross-check of zcnas's
     builders and proxies, never a target. On a benchmark with results for only part of the space
     (NB101: 321 cells) the cells are drawn among those.
+
+    ``card`` (default) adds the evaluation card (:mod:`zcnas.analysis._card`: nDCG@k, top-k
+    regret, Kendall tau controlled for params and FLOPs, bootstrap intervals), written as
+    ``card.md``, ``card.csv`` and ``card.png``.
 
     ``holdout > 0`` fits a ``learned_ensemble`` of the listed single proxies on ``holdout``
     labelled cells (seed ``holdout_seed``, first dataset) and reports every proxy only on
@@ -169,11 +181,43 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     )
     if reference:
         add_reference_scores(result, bm, datasets[0])
+        result.agreement = reference_agreement(result)
     result.summary = summarize(result, n_bootstrap=n_bootstrap)
     result.comparisons = compare_ensembles(result, objs, n_bootstrap=n_bootstrap)
+    if card:
+        sizes = [resolve("params"), resolve("flops")]
+        result.controls, _ = score_many(sp, sizes, arch_keys, batch, seed=seed, device=device,
+                                        cache=cache, progress=progress, desc="params/flops")
+        result.card = evaluation_card(result, n_bootstrap=min(n_bootstrap, 200))
     if out_dir is not None:
         result.files = write_outputs(result, Path(out_dir), benchmark=benchmark, metric=metric)
     return result
+
+
+#: zcnas proxy -> the same quantity's name in NAS-Bench-Suite-Zero / NASLib files
+REFERENCE_NAMES = {"naswot": "nwot", "jacob_cov": "jacov", "synflow": "synflow", "snip": "snip",
+                   "grad_norm": "grad_norm", "grasp": "grasp", "fisher": "fisher",
+                   "params": "params", "flops": "flops", "zen": "zen", "l2_norm": "l2_norm",
+                   "epe_nas": "epe_nas"}
+
+
+def reference_agreement(result: CorrelateResult) -> list[dict[str, Any]]:
+    """Spearman rho between each zcnas proxy and the benchmark's precomputed score of the same
+    quantity on the cells both have: near 1 when builder and proxy match the reference's (the
+    reference's own run-to-run agreement is the ceiling, see the data README)."""
+    from scipy import stats
+
+    out = []
+    for ours, theirs in REFERENCE_NAMES.items():
+        col = f"ref:{theirs}"
+        if ours not in result.scores or col not in result.scores:
+            continue
+        a, b = result.scores[ours], result.scores[col]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() >= 3:
+            out.append({"proxy": ours, "reference": col, "n": int(ok.sum()),
+                        "spearman": float(stats.spearmanr(a[ok], b[ok]).statistic)})
+    return out
 
 
 def add_reference_scores(result: CorrelateResult, benchmark: Benchmark, dataset: str) -> None:
@@ -224,6 +268,20 @@ def compare_ensembles(result: CorrelateResult, proxies: Sequence[Scorable],
     return out
 
 
+def evaluation_card(result: CorrelateResult, n_bootstrap: int = 200) -> list[CardRow]:
+    """The card of every method on every ground-truth column of ``result``."""
+    controls = [result.controls[k] for k in ("params", "flops") if k in result.controls]
+    return [card_row(name, dataset, values, truth, direction=result.directions.get(name, "maximize"),
+                     controls=controls, n_bootstrap=n_bootstrap)
+            for dataset, truth in result.truth.items() for name, values in result.scores.items()]
+
+
+def format_agreement(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line per proxy: its Spearman rho with the benchmark's precomputed score."""
+    return "\n".join(f"{r['proxy']} vs {r['reference']}: rho {r['spearman']:.3f} on {r['n']} cells"
+                     for r in rows)
+
+
 def format_comparisons(diffs: Sequence[PairedDifference]) -> str:
     return "\n".join(
         f"{d.a} - {d.b}: d_kendall {d.kendall:+.3f} [{d.kendall_ci[0]:+.3f}, "
@@ -271,4 +329,33 @@ def write_outputs(result: CorrelateResult, out: Path, *, benchmark: str, metric:
                  truth_label=f"{benchmark} {dataset} {metric} (%)",
                  title=f"proxy rank vs {benchmark} {dataset} {metric} accuracy, "
                        f"{len(result.arch_keys)} architectures")
-    return {"scores": scores_csv, "summary": summary_csv, "plot": plot}
+    files = {"scores": scores_csv, "summary": summary_csv, "plot": plot}
+    if result.card:
+        files.update(_write_card(result, out, dataset, benchmark, metric))
+    return files
+
+
+def _write_card(result: CorrelateResult, out: Path, dataset: str, benchmark: str,
+                metric: str) -> dict[str, Path]:
+    md, csv_path, png = out / "card.md", out / "card.csv", out / "card.png"
+    md.write_text(f"# Evaluation card: {benchmark} {metric}, {len(result.arch_keys)} cells\n\n"
+                  f"tags: " + ", ".join(f"{k} = {v}" for k, v in result.tags.items()) + "\n\n"
+                  + format_card(result.card) + "\n")
+    write_csv(csv_path, [r.as_dict() for r in result.card])
+    truth = result.truth[dataset]
+    panels, curves = [], {}
+    ks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500) if k <= len(result.arch_keys)]
+    for row in result.card:
+        if row.dataset != dataset or not row.values:
+            continue
+        values = result.scores[row.method]
+        d = result.directions.get(row.method, "maximize")
+        panels.append(ScatterPanel(row.method, values, d,
+                                   f"{row.method}: tau={row.values['kendall']:.3f} "
+                                   f"partial={row.values.get('kendall_partial', float('nan')):.3f}"))
+        ok = np.isfinite(values) & np.isfinite(truth)
+        x = values[ok] if d != "minimize" else -values[ok]
+        curves[row.method] = (ks, [regret_at(x, truth[ok], k) for k in ks])
+    rank_card(png, truth, panels, curves,
+              title=f"rank vs true rank and top-k regret: {benchmark} {dataset} {metric}")
+    return {"card": md, "card_csv": csv_path, "card_plot": png}

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from zcnas.exceptions import ZcnasError
 from zcnas.version import __version__
@@ -28,8 +29,16 @@ COMMANDS = [
 ]
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with zcnas's error style: one line ``zcnas: error: ...`` naming the fix, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"zcnas: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="zcnas", description="Training-free NAS with zero-cost proxies."
     )
     parser.add_argument("--version", action="version", version=f"zcnas {__version__}")
@@ -42,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a bad argument (2, one line printed)
+        return int(exc.code or 0)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -22,6 +22,7 @@ DEFAULT_PROXIES = "gradsign,gradalign,synflow,naswot,params"  # == analysis.DEFA
 
 def _run(args: argparse.Namespace) -> int:
     from zcnas.analysis import correlate
+    from zcnas.analysis import format_agreement
     from zcnas.analysis import format_comparisons
     from zcnas.analysis import format_summary
 
@@ -41,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     print(format_summary(result.summary))
     if result.comparisons:
         print(format_comparisons(result.comparisons))
+    if result.agreement:
+        print(format_agreement(result.agreement))
     for what, path in result.files.items():
         print(f"{what}: {path}")
     return 0

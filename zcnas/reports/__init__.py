@@ -11,6 +11,7 @@ from zcnas.reports._plots import grid_mean
 from zcnas.reports._plots import optuna_history
 from zcnas.reports._plots import pareto_front
 from zcnas.reports._plots import pyplot
+from zcnas.reports._plots import rank_card
 from zcnas.reports._plots import rank_scatter
 from zcnas.reports._tables import fmt
 from zcnas.reports._tables import markdown_table
@@ -21,5 +22,5 @@ from zcnas.reports._tables import write_csv
 __all__ = [
     "CurveGroup", "ScatterPanel", "accuracy_limits", "anytime_curves", "budget_curves", "fmt",
     "front", "grid_mean", "markdown_table", "mean_pm_std", "optuna_history", "pareto_front",
-    "pyplot", "rank_scatter", "write_csv",
+    "pyplot", "rank_card", "rank_scatter", "write_csv",
 ]

@@ -246,3 +246,42 @@ def anytime_curves(path: Path, groups: Sequence[CurveGroup], *, budget_queries: 
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
     return True
+
+
+def rank_card(path: Path, truth: np.ndarray, panels: Sequence[ScatterPanel],
+              regret_curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], *,
+              title: str) -> Path:
+    """The evaluation card's figure: proxy rank against true rank (quantiles) per method, and
+    one panel of top-k regret (accuracy points) against k for every method."""
+    from scipy.stats import rankdata
+
+    plt = pyplot()
+    n = len(panels) + 1
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, panel in zip(flat, panels):
+        ok = np.isfinite(panel.scores) & np.isfinite(truth)
+        signed = panel.scores[ok] if panel.direction != "minimize" else -panel.scores[ok]
+        m = max(1, int(ok.sum()))
+        ax.scatter(rankdata(signed) / m, rankdata(truth[ok]) / m, s=4, alpha=0.5)
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.6)
+        ax.set_title(panel.title, fontsize=8)
+        ax.set_xlabel(f"{panel.name} rank (quantile)")
+        ax.set_ylabel("true rank (quantile)")
+        ax.grid(alpha=0.3)
+    ax = flat[len(panels)]
+    for name, (ks, regrets) in regret_curves.items():
+        ax.plot(list(ks), list(regrets), marker=".", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("k (top-k by the method)")
+    ax.set_ylabel("top-k regret (accuracy points)")
+    ax.set_title("best of the top-k vs the best cell", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    for extra in flat[n:]:
+        extra.axis("off")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return path
