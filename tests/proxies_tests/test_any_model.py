@@ -321,6 +321,21 @@ def test_flops_count_attention_whichever_implementation(batch8: Batch) -> None:
         assert value == pytest.approx(expected, rel=1e-12), attention
 
 
+@pytest.mark.parametrize("model", list(MODEL_CASES))
+def test_flops_equal_half_of_torch_flop_counter(model: str, batch8: Batch) -> None:
+    """An independent count: torch.utils.flop_counter (aten level, FLOPs = 2 MACs; attention on
+    the math backend, whose matmuls it sees)."""
+    from torch.nn.attention import SDPBackend
+    from torch.nn.attention import sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = MODEL_CASES[model]()
+    counter = FlopCounterMode(display=False)
+    with counter, sdpa_kernel([SDPBackend.MATH]), torch.no_grad():
+        net(batch8.inputs[:1])
+    assert get_proxy("flops").compute(net, batch8) == counter.get_total_flops() / 2 / 1e6
+
+
 class Tokens(nn.Module):
     """Pixels as tokens: a Linear on (N, T, C), averaged over tokens."""
 
