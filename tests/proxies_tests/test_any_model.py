@@ -208,7 +208,7 @@ class DataDependent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.fc(x.flatten(1))
-        return out if float(out.sum()) > 0 else -out
+        return out if bool(out.detach().sum() > 0) else -out
 
 
 def test_what_vmap_cannot_batch_fails_in_one_line(batch8: Batch) -> None:
