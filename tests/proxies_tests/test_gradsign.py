@@ -2,12 +2,13 @@
 nets and a real CIFAR-10 batch.
 
 Tolerances. In float64 the vectorised and looped per-sample gradients agree to ~1e-15, so signs
-are required to be equal outside a dead zone of 1e-9 x the (sample, layer) gradient RMS. In
-float32 (the production dtype) single-sample BatchNorm amplifies rounding: on some cells the
-*loop itself* is up to 4% (relative L2) away from float64 for a few samples, and vmap is equally
-far, so a sign can flip even at |g| ~ the layer RMS. There the test requires what a user relies
-on: > 97% of per-weight sign counts identical, > 99.9% of per-sample signs identical, and the
-GradSign score within 1e-4 (relative).
+are required to be equal outside a dead zone of 1e-9 x the (sample, layer) gradient RMS (float64
+kinks within 1e-9 of 0 are too rare to matter). In float32 (the production dtype) no fixed
+fraction of agreeing signs holds on every CPU: a ReLU input within rounding of 0 may fall on
+either side, and the sample's gradient then jumps by ~2%. ``roundoff`` compares each float32
+path with the exact gradient of the function it evaluated (its own kink choices), with a dead
+zone derived from the float32 error model (see its docstring), and bounds the score difference
+by what the undecided entries allow.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from conftest import build
 from conftest import oom_above
 import pytest
 import torch
+import torch.nn.functional as F
 
+from proxies_tests import roundoff
 import zcnas
 from zcnas.data import Batch
 from zcnas.exceptions import ZcnasError
@@ -79,22 +82,90 @@ def test_vectorised_signs_equal_loop_float64(arch: str, batch8_f64: Batch) -> No
     assert agree / total > 0.9999
 
 
-@pytest.mark.parametrize("arch", NETS)
-def test_vectorised_sign_counts_match_loop_float32(arch: str, batch16: Batch) -> None:
-    vec = collect(build(arch), batch16, loop=False)
-    ref = collect(build(arch), batch16, loop=True)
-    same_sign = same_count = entries = weights = 0
-    for name in ref:
-        sv, sr = torch.sign(vec[name]), torch.sign(ref[name])
-        same_sign += int((sv == sr).sum())
-        entries += sr.numel()
-        same_count += int((sv.sum(0) == sr.sum(0)).sum())
-        weights += sr.shape[1]
-    assert same_count / weights > 0.97
-    assert same_sign / entries > 0.999
+# The dead zones of roundoff leave ~1e-4 of the entries undecided on a well-conditioned net, plus
+# the entries below a kink jump (~2% of the RMS) in the quarter of the samples that have one: a
+# bound of 1% means the check decides (and compares) at least 99% of the signs.
+NB201_MAX_UNDECIDED = 0.01
+
+
+def check_gradsign_float32(arch: str, batch: Batch, seed: int) -> roundoff.SignReport:
+    """The production vmap path (whole batch, as the proxy runs it, and in chunks of 5) and the
+    loop against the exact gradients under their kink choices; the proxy's own scores equal
+    those of the checked paths."""
+    def make(dtype: torch.dtype) -> torch.nn.Module:
+        return build(arch, dtype, seed=seed)
+
+    paths = {
+        "vmap": roundoff.run_vmap(make(torch.float32), batch, chunk_size=32),
+        "vmap_chunk5": roundoff.run_vmap(make(torch.float32), batch, chunk_size=5),
+        "loop": roundoff.run_loop(make(torch.float32), batch)[0],
+    }
+    report = roundoff.check_signs(roundoff.reference(make, batch, paths), paths)
+    report.assert_consistent(NB201_MAX_UNDECIDED)
     proxy = zcnas.get_proxy("gradsign")
-    fast, slow = proxy.compute(build(arch), batch16), proxy.reference(build(arch), batch16)
-    assert fast == pytest.approx(slow, rel=1e-4)
+    assert proxy.compute(make(torch.float32), batch) == report.scores["vmap"]
+    assert proxy.reference(make(torch.float32), batch) == report.scores["loop"]
+    return report
+
+
+def first(batch: Batch, n: int) -> Batch:
+    return Batch(batch.inputs[:n], batch.targets[:n], batch.num_classes, f"first {n}")
+
+
+def test_vectorised_signs_match_loop_float32(batch16: Batch) -> None:
+    """Issue 12: the cell whose raw sign agreement (0.99884) failed a 0.999 threshold; 8 of the
+    samples keep it fast (they include kinks that the paths put on different sides)."""
+    report = check_gradsign_float32(RESNET, first(batch16, 8), seed=0)
+    assert sum(report.kinks_moved.values()) > 0  # the case that broke raw fractions is covered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("arch", NETS)
+def test_vectorised_signs_match_loop_float32_nets_and_seeds(arch: str, seed: int,
+                                                            batch16: Batch) -> None:
+    check_gradsign_float32(arch, batch16, seed=seed)
+
+
+def batch_statistics_path(model: torch.nn.Module, batch: Batch) -> roundoff.Path:
+    """A classic bug: one batched forward, so BatchNorm normalises with the whole batch's
+    statistics, then each sample's loss differentiated through it."""
+    names = conv_linear_weights(model)
+    params = dict(model.named_parameters())
+    hooks = roundoff.KinkHooks(model, count_samples=False)
+    with hooks:
+        out = model(batch.inputs)
+    rows: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    for i in range(len(batch)):
+        loss = F.cross_entropy(out[i:i + 1], batch.targets[i:i + 1])
+        grads = torch.autograd.grad(loss, [params[n] for n in names], retain_graph=True)
+        for n, g in zip(names, grads):
+            rows[n].append(g.detach().flatten()[None].double())
+    regions = [[r[i:i + 1] for r in hooks.regions] for i in range(len(batch))]
+    return roundoff.Path({n: torch.cat(r) for n, r in rows.items()}, regions)
+
+
+def test_float32_check_catches_batch_statistics_and_a_missing_layer(batch16: Batch) -> None:
+    batch = first(batch16, 8)
+
+    def make(dtype: torch.dtype) -> torch.nn.Module:
+        return build(WEAK, dtype)
+
+    vmap = roundoff.run_vmap(make(torch.float32), batch)
+    dropped_layer = "cells.5.conv_a.1.weight"
+    dropped = roundoff.Path({n: torch.zeros_like(g) if n == dropped_layer else g
+                             for n, g in vmap.grads.items()}, vmap.regions)
+    paths = {"vmap": vmap, "batch_stats": batch_statistics_path(make(torch.float32), batch),
+             "dropped": dropped}
+    ref = roundoff.reference(make, batch, paths)
+    report = roundoff.check_signs(ref, paths)
+    entries = sum(g.numel() for g in vmap.grads.values())
+    assert report.sign_violations["vmap"] == 0
+    assert report.sign_violations["batch_stats"] > 0.1 * entries
+    assert report.kink_violations["batch_stats"] > 0  # its forward is another function
+    assert list(report.violations_per_layer["dropped"]) == [dropped_layer]
+    # every decided entry of the dropped layer is wrong (sign 0 instead of +-1)
+    assert report.sign_violations["dropped"] > 0.99 * vmap.grads[dropped_layer].numel()
 
 
 def test_counts_equal_summed_signs_of_loop(batch16: Batch) -> None:
@@ -110,15 +181,11 @@ def test_counts_equal_summed_signs_of_loop(batch16: Batch) -> None:
     assert gradsign_from_counts(counts, "mean") == pytest.approx(expected / n_entries)
 
 
-def test_chunked_equals_unchunked(batch16: Batch, batch8_f64: Batch) -> None:
+def test_chunked_equals_unchunked(batch8_f64: Batch) -> None:
+    # float32 chunks may pick other kernels: check_gradsign_float32 checks a chunked path too
     whole = sign_counts(build(BEST_C10, torch.float64), batch8_f64, chunk_size=None)
     chunked = sign_counts(build(BEST_C10, torch.float64), batch8_f64, chunk_size=3)
     assert all(torch.equal(whole[k], chunked[k]) for k in whole)
-    # float32: different chunk lengths may pick different kernels; counts still agree closely
-    whole = sign_counts(build(BEST_C10), batch16, chunk_size=None)
-    chunked = sign_counts(build(BEST_C10), batch16, chunk_size=5)
-    same = sum(int((whole[k] == chunked[k]).sum()) for k in whole)
-    assert same / sum(c.numel() for c in whole.values()) > 0.999
 
 
 def test_out_of_memory_halves_the_chunk(batch16: Batch, monkeypatch: pytest.MonkeyPatch) -> None:

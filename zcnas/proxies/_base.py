@@ -40,6 +40,17 @@ class Proxy(abc.ABC):
     uses_data: ClassVar[bool] = True
     uses_labels: ClassVar[bool] = True
 
+    def check_model(self, model: nn.Module) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~zcnas.exceptions.ScoreError` (one line naming the limitation and a fix)
+        if this proxy cannot give a meaningful score on ``model`` at all, e.g. ``naswot`` on a
+        model without ``nn.ReLU``. Static and cheap (inspect modules; run nothing), and must not
+        change the model. Default: accept every model.
+
+        The scoring choke point calls it on the freshly built model before :meth:`compute`; the
+        built-in proxies with requirements also call it at the start of ``compute``. What only
+        shows while running (e.g. an op ``vmap`` cannot batch) is raised by ``compute`` itself.
+        """
+
     @abc.abstractmethod
     def compute(self, model: nn.Module, batch: Batch) -> float:
         """Score ``model`` (fresh, in train mode, on the batch's device) on ``batch``.

@@ -5,29 +5,36 @@ Common protocol (SamsungLabs/zero-cost-nas ``foresight/pruners``): one minibatch
 train mode with BatchNorm using batch statistics (``bn=True``), mean cross-entropy loss, and
 per-weight scores summed over the ``weight`` of every Conv2d and Linear layer. All four are
 "higher is better" (grasp is negated, as in zero-cost-nas).
+
+On other models the weights are :func:`~zcnas.proxies._util.weight_params` (every convolution
+and Linear weight, plus ``nn.MultiheadAttention``'s input projections); on NAS-Bench-201 that is
+the Conv2d/Linear set. Dropout modules stay active (train mode, as in zero-cost-nas).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend
+from torch.nn.attention import sdpa_kernel
 
 from zcnas.data import Batch
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import register_proxy
 from zcnas.proxies._util import cross_entropy
 from zcnas.proxies._util import weight_layers
+from zcnas.proxies._util import weight_params
 
 
 ZC_PAPER = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
 
 def _weight_grads(model: nn.Module, batch: Batch) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """(weight, dL/dweight) for every Conv2d/Linear after one forward/backward of ``batch``."""
+    """(weight, dL/dweight) for every scored weight after one forward/backward of ``batch``."""
     model.zero_grad(set_to_none=True)
     loss = cross_entropy(model(batch.inputs), batch.targets)
     loss.backward()
-    return [(m.weight, m.weight.grad) for m in weight_layers(model)]
+    return [(w, w.grad) for w in weight_params(model)]
 
 
 @register_proxy("grad_norm")
@@ -73,12 +80,18 @@ class GraspProxy(Proxy):
     g = dL/dtheta (detached) and H g the Hessian-gradient product, obtained by a second
     forward and double backprop of z = sum(g * dL/dtheta). Raw GraSP correlates negatively with
     accuracy; the sign flip makes higher better. L is the mean cross-entropy, BN in train mode.
+    ``F.scaled_dot_product_attention`` runs on its math backend here: the fused CPU kernel has no
+    second derivative.
     """
 
     paper = "Wang et al., GraSP, ICLR 2020; " + ZC_PAPER
 
     def compute(self, model: nn.Module, batch: Batch) -> float:
-        weights = [m.weight for m in weight_layers(model)]
+        with sdpa_kernel([SDPBackend.MATH]):
+            return self._compute(model, batch)
+
+    def _compute(self, model: nn.Module, batch: Batch) -> float:
+        weights = weight_params(model)
         model.zero_grad(set_to_none=True)
         loss = cross_entropy(model(batch.inputs), batch.targets)
         grad_w = torch.autograd.grad(loss, weights, allow_unused=True)
@@ -108,6 +121,11 @@ class FisherProxy(Proxy):
     broadcasts F_lk to every weight of output channel k (``reshape_elements``) before summing,
     so the score is sum_l fan_in_l * sum_k F_lk, with fan_in_l = C_in * k_h * k_w (Conv2d) or
     in_features (Linear). L is the mean cross-entropy, BN in train mode.
+
+    The channel of a convolution output is dim 1; that of a Linear output is the last dim, and
+    a Linear applied to tokens ``(N, T, C)`` sums over T like a convolution over positions
+    (zero-cost-nas only sees 2-D Linear inputs, where both agree). Only layers called as modules
+    are hooked: ``nn.MultiheadAttention`` runs its projections functionally, so they add nothing.
     """
 
     paper = "Theis et al., Faster gaze prediction with dense networks and Fisher pruning, 2018; " \
@@ -124,6 +142,8 @@ class FisherProxy(Proxy):
 
             def grad_hook(grad: torch.Tensor) -> None:
                 g_nk = act * grad.detach()
+                if isinstance(m, nn.Linear) and g_nk.dim() > 2:
+                    g_nk = g_nk.movedim(-1, 1)  # the channel dim of a Linear is the last
                 if g_nk.dim() > 2:
                     g_nk = g_nk.sum(dim=tuple(range(2, g_nk.dim())))
                 per_layer.append(g_nk.pow(2).mean(0).mul(0.5).sum() * fan_in)

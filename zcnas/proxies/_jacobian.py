@@ -14,6 +14,9 @@ from zcnas.proxies._registry import register_proxy
 
 
 NASWOT_PAPER = "Mellor et al., Neural Architecture Search without Training, ICML 2021"
+#: activation modules named in naswot's error message
+_ACTIVATIONS = (nn.ReLU6, nn.Hardtanh, nn.Hardswish, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU,
+                nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.PReLU, nn.SELU, nn.Softplus)
 
 
 @register_proxy("jacob_cov")
@@ -64,7 +67,17 @@ class NaswotProxy(Proxy):
     paper = NASWOT_PAPER
     uses_labels = False
 
+    def check_model(self, model: nn.Module) -> None:
+        if not any(isinstance(m, nn.ReLU) for m in model.modules()):
+            found = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _ACTIVATIONS)})
+            raise ScoreError(
+                f"naswot needs nn.ReLU activations (it reads their binary codes); this model has "
+                f"no nn.ReLU module (its activations: {', '.join(found) or 'none'}); use another "
+                f"proxy"
+            )
+
     def compute(self, model: nn.Module, batch: Batch) -> float:
+        self.check_model(model)
         n = len(batch)
         kernel = torch.zeros((n, n), dtype=torch.float64, device=batch.inputs.device)
         calls = 0

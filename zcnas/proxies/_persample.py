@@ -5,12 +5,35 @@ is in train mode, so each BatchNorm normalises with *that sample's* statistics, 
 ``cross_entropy(model(x_i[None]), y_i[None])`` (or, with ``objective="logit_sum"``, the sum of
 the sample's logits, the scalar of the usual empirical NTK). Inside :func:`torch.func.vmap`
 each sample is likewise a batch of one, so both paths compute the same function; they differ only
-in float rounding. While gradients are taken, train-mode BatchNorm modules run without running statistics
-(:func:`per_sample_batchnorm`), which leaves the normalisation unchanged (train mode always uses
-the batch statistics) and keeps the model's buffers untouched.
+in float rounding. Layers that act per sample anyway (LayerNorm, GroupNorm, grouped/depthwise
+convs, attention, embeddings, activations) need nothing special.
 
-The default parameter set is the GradSign one: the ``weight`` of every ``nn.Conv2d`` and
-``nn.Linear`` (no biases, no BatchNorm affine parameters), see :func:`conv_linear_weights`.
+While gradients are taken (:func:`per_sample_mode`, used by every function here):
+
+* train-mode BatchNorm runs without running statistics, which leaves the normalisation unchanged
+  (train mode always uses the batch statistics) and keeps the model's buffers untouched; a
+  train-mode BatchNorm that would see a single value per channel in a batch of one (BatchNorm1d
+  on ``(N, C)`` features) raises :class:`~zcnas.exceptions.ScoreError` naming the module, as the
+  official loop cannot run there either;
+* **dropout is disabled**: every ``nn.Dropout*`` module is put in eval mode and the attention
+  dropout of ``nn.MultiheadAttention`` is set to 0, restored afterwards (the rest of the model
+  stays in train mode). Per-sample masks would differ between the vectorised path and the loop
+  (and between runs of either), and a random mask at initialisation only adds noise to a
+  per-sample gradient. Randomness the model draws itself (``F.dropout(..., training=True)``,
+  ``scaled_dot_product_attention(dropout_p > 0)``, ``torch.rand`` in ``forward``) cannot be
+  switched off from outside: ``vmap`` refuses it, and the score fails with a ``ScoreError``
+  saying so;
+* ``F.scaled_dot_product_attention`` uses its math backend (plain matmul and softmax, which vmap
+  batches; the fused CPU kernel has no batching rule) in both paths.
+
+Anything else ``vmap`` cannot run (``.item()``, data-dependent Python control flow, in-place
+updates of buffers in ``forward``) fails as a one-line ``ScoreError`` naming the cause.
+
+The default parameter set is the GradSign one (:func:`conv_linear_weights`): the ``weight`` of
+every convolution (``nn.Conv1d/2d/3d`` and transposed) and ``nn.Linear``, and the input
+projections of ``nn.MultiheadAttention`` (``in_proj_weight``, or ``q/k/v_proj_weight``), which
+are Linear layers stored as bare parameters; no biases, no normalisation parameters, no
+embeddings, tokens or layer scales.
 
 APIs:
     :func:`stream_per_sample_grads`  chunks of per-sample grads handed to a reducer (bounded memory).
@@ -24,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import ExitStack
 from contextlib import contextmanager
 import logging
 from typing import Literal
@@ -33,9 +57,15 @@ from torch import nn
 from torch.func import functional_call
 from torch.func import grad
 from torch.func import vmap
+from torch.nn.attention import SDPBackend
+from torch.nn.attention import sdpa_kernel
 import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.dropout import _DropoutNd
 
 from zcnas.data import Batch
+from zcnas.exceptions import ScoreError
 
 
 _logger = logging.getLogger(__name__)
@@ -58,13 +88,34 @@ def objective_value(out: torch.Tensor, target: torch.Tensor, objective: Objectiv
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
 
+#: the bare Linear weights of nn.MultiheadAttention (packed, or separate when kdim/vdim differ)
+MHA_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+
+
 def conv_linear_weights(model: nn.Module) -> list[str]:
-    """Names of the ``weight`` of every Conv2d and Linear module, in module order (GradSign set)."""
-    return [
-        f"{name}.weight" if name else "weight"
-        for name, mod in model.named_modules()
-        if isinstance(mod, (nn.Conv2d, nn.Linear)) and isinstance(mod.weight, torch.Tensor)
-    ]
+    """The GradSign parameter set, in module order: the ``weight`` of every convolution
+    (``_ConvNd``: Conv1d/2d/3d and transposed) and ``nn.Linear`` (with subclasses such as
+    ``nn.MultiheadAttention.out_proj``), and the input projections of ``nn.MultiheadAttention``.
+
+    On NAS-Bench-201 (only Conv2d and Linear) this is the official code's set. A parameter shared
+    by several modules is listed once, under its ``named_parameters`` name.
+    """
+    canonical = {id(p): n for n, p in model.named_parameters()}
+    names: list[str] = []
+    seen: set[str] = set()
+    for mod in model.modules():
+        if isinstance(mod, (_ConvNd, nn.Linear)):
+            found = [mod.weight]
+        elif isinstance(mod, nn.MultiheadAttention):
+            found = [getattr(mod, attr) for attr in MHA_WEIGHTS]
+        else:
+            continue
+        for p in found:
+            key = canonical.get(id(p)) if isinstance(p, nn.Parameter) else None
+            if key is not None and key not in seen:
+                seen.add(key)
+                names.append(key)
+    return names
 
 
 def all_parameters(model: nn.Module) -> list[str]:
@@ -78,25 +129,77 @@ def per_sample_batchnorm(model: nn.Module) -> Iterator[None]:
 
     Train-mode BN normalises with the current batch's statistics either way, so outputs do not
     change; what changes is that nothing is updated in place, which ``vmap`` requires and which
-    keeps the model's buffers as they were.
+    keeps the model's buffers as they were. A train-mode BN whose batch-of-one input has a single
+    value per channel raises :class:`ScoreError` (PyTorch cannot normalise it).
     """
     saved = []
-    for mod in model.modules():
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.training:
+    handles = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, _BatchNorm) and mod.training:
             saved.append((mod, mod.track_running_stats, mod.running_mean, mod.running_var,
                           mod.num_batches_tracked))
             mod.track_running_stats = False
             mod.running_mean = None
             mod.running_var = None
             mod.num_batches_tracked = None
+            guard = _single_value_guard(name or type(mod).__name__)
+            handles.append(mod.register_forward_pre_hook(guard))
     try:
         yield
     finally:
+        for h in handles:
+            h.remove()
         for mod, track, mean, var, count in saved:
             mod.track_running_stats = track
             mod.running_mean = mean
             mod.running_var = var
             mod.num_batches_tracked = count
+
+
+def _single_value_guard(name: str) -> Callable[[nn.Module, tuple], None]:
+    def guard(mod: nn.Module, args: tuple) -> None:
+        x = args[0]
+        if x.dim() >= 2 and x.numel() <= x.shape[1]:
+            raise ScoreError(
+                f"per-sample gradients run each sample as a batch of one, so train-mode "
+                f"{type(mod).__name__} '{name}' would normalise a single value per channel "
+                f"(input {tuple(x.shape)}); normalise per sample there (LayerNorm, GroupNorm) or "
+                f"use a proxy without per-sample gradients"
+            )
+
+    return guard
+
+
+@contextmanager
+def dropout_disabled(model: nn.Module) -> Iterator[None]:
+    """Put every train-mode ``nn.Dropout*`` module in eval mode and set the attention dropout of
+    every ``nn.MultiheadAttention`` to 0 for the duration; restore both afterwards. Nothing else
+    changes mode (BatchNorm stays in train mode)."""
+    dropouts = [m for m in model.modules() if isinstance(m, _DropoutNd) and m.training]
+    attention = [(m, m.dropout) for m in model.modules()
+                 if isinstance(m, nn.MultiheadAttention) and m.dropout]
+    for m in dropouts:
+        m.training = False
+    for m, _p in attention:
+        m.dropout = 0.0
+    try:
+        yield
+    finally:
+        for m in dropouts:
+            m.training = True
+        for m, p in attention:
+            m.dropout = p
+
+
+@contextmanager
+def per_sample_mode(model: nn.Module) -> Iterator[None]:
+    """The conditions under which per-sample gradients are taken (see the module docstring):
+    :func:`per_sample_batchnorm`, :func:`dropout_disabled` and the math SDPA backend."""
+    with ExitStack() as stack:
+        stack.enter_context(per_sample_batchnorm(model))
+        stack.enter_context(dropout_disabled(model))
+        stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        yield
 
 
 def _resolve(model: nn.Module, names: Sequence[str] | None) -> list[str]:
@@ -116,8 +219,23 @@ def _vmap_chunk(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
         out = functional_call(model, {**fixed, **w}, (x.unsqueeze(0),))
         return objective_value(out, y.unsqueeze(0), objective)
 
-    with torch.no_grad():  # torch.func.grad still differentiates; no outer graph is kept
-        return vmap(grad(loss), in_dims=(None, 0, 0))(wanted, inputs, targets)
+    try:
+        with torch.no_grad():  # torch.func.grad still differentiates; no outer graph is kept
+            return vmap(grad(loss), in_dims=(None, 0, 0))(wanted, inputs, targets)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:  # what vmap cannot batch: say so in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "random operation" in first:
+            raise ScoreError(
+                "per-sample gradients need a deterministic forward, but the model draws random "
+                "numbers itself (functional dropout or torch.rand in forward); use nn.Dropout "
+                "modules, which zcnas disables while scoring"
+            ) from exc
+        raise ScoreError(
+            f"torch.func.vmap cannot compute this model's per-sample gradients ({first[:200]}); "
+            f"make forward vmap-compatible (no .item(), no data-dependent Python control flow)"
+        ) from exc
 
 
 def _oom_halve(chunk: int, exc: BaseException, device: torch.device) -> int:
@@ -148,7 +266,7 @@ def stream_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
     n = len(batch)
     chunk = max(1, min(int(chunk_size or n), n))
     start = 0
-    with per_sample_batchnorm(model):
+    with per_sample_mode(model):
         while start < n:
             stop = min(start + chunk, n)
             try:
@@ -174,7 +292,7 @@ def loop_per_sample_grads(model: nn.Module, batch: Batch, reduce: Reducer, *,
     names = _resolve(model, names)
     params = dict(model.named_parameters())
     wanted = [params[n] for n in names]
-    with per_sample_batchnorm(model):
+    with per_sample_mode(model):
         for i in range(len(batch)):
             out = model(batch.inputs[i:i + 1])
             loss = objective_value(out, batch.targets[i:i + 1], objective)
@@ -200,7 +318,7 @@ def per_sample_gram(model: nn.Module, batch: Batch, *, chunk_size: int | None = 
     n = len(batch)
     chunk = max(1, min(int(chunk_size or n), n))
     x, y = batch.inputs, batch.targets
-    with per_sample_batchnorm(model):
+    with per_sample_mode(model):
         while True:
             try:
                 return _gram_blocks(model, x, y, names, chunk, objective)

@@ -6,20 +6,34 @@ import torch
 from torch import nn
 
 from zcnas.data import Batch
+from zcnas.exceptions import ScoreError
 from zcnas.proxies._base import Proxy
+from zcnas.proxies._persample import dropout_disabled
 from zcnas.proxies._registry import register_proxy
+from zcnas.proxies._util import BOUNDED_ACTIVATIONS
+from zcnas.proxies._util import NORMALIZATION
 from zcnas.proxies._util import remove_batchnorm
-from zcnas.proxies._util import weight_layers
+from zcnas.proxies._util import weight_params
 
 
 @register_proxy("synflow")
 class SynflowProxy(Proxy):
-    """Synaptic flow: sum over Conv2d/Linear weights of |theta * dR/dtheta|, R = sum(f(1)).
+    """Synaptic flow: sum over Conv/Linear weights of |theta * dR/dtheta|, R = sum(f(1)).
 
     As zero-cost-nas ``synflow`` (``bn=False``): every BatchNorm is replaced by the identity,
     every parameter and buffer is replaced by its absolute value, the model runs in float64 on a
     single all-ones input of the batch's image shape, and R is the sum of its outputs. Data-free
     and label-free: only the batch's shape is used.
+
+    Other models: every normalisation layer (LayerNorm, GroupNorm, InstanceNorm, RMSNorm, ...)
+    is replaced by the identity as BatchNorm is (as Deeplite's ``deeplite_torch_zoo``
+    ``zero_cost_proxies/synflow.py`` does), since subtracting a mean breaks the all-positive
+    network the score is defined on; dropout is disabled (a random mask would cut random
+    paths); the weights are :func:`~zcnas.proxies._util.weight_params`. A model with an
+    activation bounded above (ReLU6, Hardtanh, Sigmoid, Tanh, Hardsigmoid) is refused
+    (:meth:`check_model`): the all-positive network drives it into saturation, where its
+    derivative is 0 and every layer before it scores 0 (measured on MobileNetV2: all but the
+    classifier).
 
     The raw value is returned (no log). On NB201 it spans roughly 1e32..1e61, which float64
     holds; a value that overflows to inf is recorded as a failed score by the caller. Take the
@@ -30,8 +44,18 @@ class SynflowProxy(Proxy):
     uses_data = False
     uses_labels = False
 
+    def check_model(self, model: nn.Module) -> None:
+        for name, mod in model.named_modules():
+            if isinstance(mod, BOUNDED_ACTIVATIONS):
+                raise ScoreError(
+                    f"synflow needs activations unbounded above: its all-ones input through "
+                    f"|weights| saturates {type(mod).__name__} '{name}', cutting the flow to 0; "
+                    f"use a data-dependent proxy (e.g. snip) for this model"
+                )
+
     def compute(self, model: nn.Module, batch: Batch) -> float:
-        remove_batchnorm(model)
+        self.check_model(model)
+        remove_batchnorm(model, NORMALIZATION)
         model.double()
         with torch.no_grad():
             for tensor in model.state_dict().values():
@@ -40,9 +64,10 @@ class SynflowProxy(Proxy):
         model.zero_grad(set_to_none=True)
         ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64,
                           device=batch.inputs.device)
-        model(ones).sum().backward()
+        with dropout_disabled(model):
+            model(ones).sum().backward()
         total = torch.zeros((), dtype=torch.float64)
-        for m in weight_layers(model):
-            if m.weight.grad is not None:
-                total += (m.weight.detach() * m.weight.grad).abs().sum().cpu()
+        for weight in weight_params(model):
+            if weight.grad is not None:
+                total += (weight.detach() * weight.grad).abs().sum().cpu()
         return float(total)

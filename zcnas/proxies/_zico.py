@@ -14,7 +14,7 @@ from zcnas.exceptions import ScoreError
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import register_proxy
 from zcnas.proxies._util import cross_entropy
-from zcnas.proxies._util import weight_layers
+from zcnas.proxies._util import weight_params
 
 
 @register_proxy("zico")
@@ -24,7 +24,8 @@ class ZicoProxy(Proxy):
     The batch is cut into ``splits`` consecutive equal parts b (default 2, as the official code);
     g_bw is the gradient of weight w of layer l on part b (mean cross-entropy, BN in train mode).
     std is the population std over the parts; weights with zero std are skipped, and a layer
-    whose sum is 0 adds nothing. Higher is better.
+    whose sum is 0 adds nothing. Higher is better. The layers are those of
+    :func:`~zcnas.proxies._util.weight_params` (on NAS-Bench-201: every Conv2d and Linear).
     """
 
     paper = "Li et al., ZiCo, ICLR 2023"
@@ -40,16 +41,16 @@ class ZicoProxy(Proxy):
         if n < self.splits:
             raise DataError(f"zico with splits={self.splits} needs a batch of at least "
                             f"{self.splits} samples, got {n}; raise --batch-size")
-        layers = weight_layers(model)
-        grads: list[list[torch.Tensor]] = [[] for _ in layers]
+        weights = weight_params(model)
+        grads: list[list[torch.Tensor]] = [[] for _ in weights]
         for sp in range(self.splits):
             st, en = sp * n // self.splits, (sp + 1) * n // self.splits
             model.zero_grad(set_to_none=True)
             loss = cross_entropy(model(batch.inputs[st:en]), batch.targets[st:en])
             loss.backward()
-            for i, m in enumerate(layers):
-                g = m.weight.grad
-                grads[i].append(torch.zeros_like(m.weight).flatten() if g is None
+            for i, w in enumerate(weights):
+                g = w.grad
+                grads[i].append(torch.zeros_like(w).flatten() if g is None
                                 else g.detach().flatten())
         total = 0.0
         for per_split in grads:

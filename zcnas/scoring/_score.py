@@ -56,8 +56,7 @@ def compute_score(space: SearchSpace, proxy: Proxy, arch: Mapping[str, Any], bat
     torch's global random state is the same afterwards as before."""
     with isolated_rng(device):
         model = fresh_model(space, arch, batch.num_classes, seed, device)
-        if hasattr(proxy, "check_model"):
-            proxy.check_model(model)
+        proxy.check_model(model)
         with deterministic(device):
             return float(proxy.compute(model, batch.to(device)))
 
