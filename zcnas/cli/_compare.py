@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from zcnas.cli._common import Formatter
+from zcnas.cli._common import add_progress_arg
 from zcnas.cli._common import add_storage_arg
 from zcnas.cli._common import positive
 
@@ -16,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
 
     logging.getLogger("zcnas.search.compare").setLevel(logging.INFO)
     result = compare(args.study_file, args.quick, seeds=args.seeds, storage=args.storage,
-                     out=args.out, run=not args.report_only)
+                     out=args.out, run=not args.report_only, progress=not args.no_progress)
     print(f"{len(result.ran)} runs now, {len(result.skipped_done)} already finished, "
           f"{len(result.skipped)} skipped")
     for reason in sorted(set(result.skipped.values())):
@@ -46,4 +47,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="zcnas_out/compare", help="report folder")
     p.add_argument("--report-only", action="store_true",
                    help="write the report from the stored runs; run nothing")
+    add_progress_arg(p)
     p.set_defaults(func=_run)

@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from zcnas.cli._common import Formatter
+from zcnas.cli._common import add_progress_arg
 from zcnas.cli._common import add_storage_arg
 from zcnas.cli._common import positive
 
@@ -19,7 +20,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("zcnas").setLevel(logging.INFO)
-    results = run_study(args.study_file, n_trials=args.n_trials, storage=args.storage)
+    results = run_study(args.study_file, n_trials=args.n_trials, storage=args.storage,
+                        progress=not args.no_progress)
     for r in results:
         best = "" if r.best_value is None else (
             f", best {r.best_value:.6g} {r.best_arch}" if isinstance(r.best_value, float)
@@ -47,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="total finished trials per study (overrides [study] n_trials)")
     add_storage_arg(p, "SQLAlchemy URL (overrides [study] storage; default $ZCNAS_STORAGE or "
                        "sqlite:///zcnas.db)")
+    add_progress_arg(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("report", formatter_class=Formatter,

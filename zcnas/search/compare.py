@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from tqdm.auto import tqdm
 
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
@@ -114,7 +115,7 @@ def _run_optuna(cfg: CompareConfig, cell: Cell) -> None:
                            "proxy_params": dict(m.proxy_params), "init_seed": cfg.proxy_init_seed,
                            "n_candidates": cfg.n_candidates, "proposals": a.proposals}
         study["data"] = {**cfg.data, "num_classes": cfg.num_classes(cell.dataset)}
-    run_study(study)
+    run_study(study, progress=False)  # the cells bar is the progress
 
 
 def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
@@ -135,7 +136,7 @@ def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
         storage=cfg.storage, study_name=cell.study_name, strategy_kwargs=cell.algorithm.kwargs,
         benchmark=cfg.benchmark, dataset=cell.dataset, metric=cfg.search_metric,
         assisted=bool(m.proxy), n_candidates=cfg.n_candidates, device=cfg.device,
-        proxy_seed=cfg.proxy_init_seed,
+        proxy_seed=cfg.proxy_init_seed, progress=False,
     )
 
 
@@ -154,7 +155,8 @@ def _validate_targets(cfg: CompareConfig) -> None:
 def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = False, *,
             seeds: int | None = None, storage: str | None = None,
             out: str | os.PathLike[str] | None = "zcnas_out/compare",
-            quiet_libraries: bool = True, run: bool = True) -> CompareResult:
+            quiet_libraries: bool = True, run: bool = True,
+            progress: bool = True) -> CompareResult:
     """Run every unfinished cell of a compare file, then write the report into ``out``.
 
     Args:
@@ -166,6 +168,7 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
         quiet_libraries: set Optuna's and NNI's loggers to WARNING.
         run: False writes the report from what is stored and runs nothing (unfinished cells
             are listed, not counted).
+        progress: a bar over the cells (each Optuna cell also shows its trials).
 
     Returns:
         :class:`CompareResult`; ``summary`` holds one row per dataset x algorithm x mode.
@@ -185,7 +188,8 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
     rdb = make_storage(cfg.storage, heartbeat_interval=None)
     ScoreCache(cfg.storage)  # creates the zcnas tables once, before any cell
     cells = cfg.cells()
-    for i, cell in enumerate(cells, 1):
+    for i, cell in enumerate(tqdm(cells, desc=cfg.name, unit="run", disable=not progress,
+                                  dynamic_ncols=True), 1):
         if cell.algorithm.backend == "nni" and nni_reason:
             result.skipped[cell.study_name] = nni_reason
             continue

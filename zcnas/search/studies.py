@@ -43,6 +43,7 @@ from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
+from tqdm.auto import tqdm
 
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
@@ -209,13 +210,15 @@ def _check_existing(url: str, rdb: Any, built: _Built) -> None:
 
 
 def run_study(path_or_config: str | os.PathLike[str] | Mapping[str, Any] | RunConfig, *,
-              n_trials: int | None = None, storage: str | None = None) -> list[StudyResult]:
+              n_trials: int | None = None, storage: str | None = None,
+              progress: bool = True) -> list[StudyResult]:
     """Run (or continue) the study(ies) of a study file until each holds ``n_trials`` finished
     trials.
 
     ``n_trials``/``storage`` override ``[study]``. Safe to run in several processes at once on
     one storage (the total stays exact) and to rerun after a crash (nothing finished is lost; a
-    killed worker's RUNNING trial is failed after the grace period and retried).
+    killed worker's RUNNING trial is failed after the grace period and retried). ``progress``:
+    a bar of finished trials per study on stderr.
     """
     cfg = load_run_config(path_or_config)
     if n_trials is not None:
@@ -232,12 +235,12 @@ def run_study(path_or_config: str | os.PathLike[str] | Mapping[str, Any] | RunCo
     _check_existing(url, rdb, built)
     with StudyLock(url, "<schema>"):
         cache = ScoreCache(url)
-    return [_run_one(built, seed, name, url, rdb, cache)
+    return [_run_one(built, seed, name, url, rdb, cache, progress)
             for seed, name in zip(cfg.seeds, cfg.study_names)]
 
 
-def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
-             cache: ScoreCache) -> StudyResult:
+def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any, cache: ScoreCache,
+             progress: bool = True) -> StudyResult:
     cfg = built.cfg
     n_trials = cfg.study.n_trials
     objective = _objective(built, cache)
@@ -270,14 +273,19 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any,
                        zcnas_version=__version__, optuna_version=optuna.__version__,
                        n_trials=n_trials)
     ran, status = 0, "failed"
+    done = trial_counts(study).finished
+    bar = tqdm(total=n_trials, initial=min(done, n_trials), desc=name, unit="trial",
+               disable=not progress or done >= n_trials, dynamic_ncols=True)
     try:
         ran = optimize_exact(study, objective, n_trials, lock=lock,
-                             poll_seconds=min(1.0, cfg.study.heartbeat_interval / 2))
+                             poll_seconds=min(1.0, cfg.study.heartbeat_interval / 2),
+                             callbacks=[lambda _s, _t: bar.update(1)])
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
+        bar.close()
         finish_run(cache, run_id, status, ran)
     counts = trial_counts(study)
     best_value: Any = None
