@@ -12,6 +12,7 @@ from zcnas.cli._common import add_progress_arg
 from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
 from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import add_threads_arg
 from zcnas.cli._common import positive
 from zcnas.cli._common import proxy_params
 from zcnas.cli._common import split_names
@@ -26,6 +27,10 @@ def _run(args: argparse.Namespace) -> int:
     from zcnas.analysis import format_comparisons
     from zcnas.analysis import format_summary
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     names = split_names(args.proxy)
     result = correlate(
         space=args.space, proxies=names, proxy_params=proxy_params(args.proxy_params, names),
@@ -73,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="store_true",
                    help="add the benchmark's precomputed proxy scores of the same cells "
                         "(NAS-Bench-Suite-Zero) as ref:<proxy> rows, a cross-check")
+    add_threads_arg(p)
     add_progress_arg(p)
     add_data_args(p)
     add_run_args(p)
