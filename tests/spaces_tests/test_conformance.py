@@ -27,6 +27,11 @@ from zcnas.testing import space_batch
 SMALL: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 8, "cells_per_stage": 1},
     "nb101": {"stem_channels": 16, "modules_per_stack": 1},
+    "darts": {"channels": 4, "layers": 3},
+    "nb301": {"channels": 4, "layers": 3},
+    "darts_swap": {"channels": 4, "layers": 3},
+    "tnb101_micro": {"channels": 8},
+    "tnb101_macro": {"channels": 8},
 }
 # Proxies whose three scores on a space's (small) networks take more than ~5 s on one CPU thread.
 SLOW = {"grasp"}
@@ -68,7 +73,8 @@ class TestRegisteredSpaces(SpaceTestCase):
 
 
 def test_builtin_spaces_are_checked() -> None:
-    assert {"nb201", "nb101", "nats_sss"} <= set(_spaces())
+    assert {"nb201", "nb101", "nats_sss", "darts", "nb301", "darts_swap", "tnb101_micro",
+            "tnb101_macro"} <= set(_spaces())
 
 
 @pytest.mark.slow
