@@ -35,6 +35,7 @@ from nni.nas.strategy.utils import DeduplicationHelper
 from nni.nas.strategy.utils import DuplicationError
 import numpy as np
 
+from zcnas.search._candidates import mutation_candidates
 from zcnas.search._nni_record import ProxyScorer
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
@@ -136,8 +137,8 @@ class ProxyAssistedEvolution(_Prescreen, RegularizedEvolution):
 
     def new_individual(self) -> ExecutableModelSpace:
         parent = self.space.as_arch(self.best_parent())
-        candidates = [self.space.mutate(parent, self._mutation_rng)
-                      for _ in range(self.n_candidates)]
+        candidates = mutation_candidates(self.space, parent, self.n_candidates,
+                                         self._mutation_rng)
         sample = self._pick(candidates, self._dedup_helper)
         model = self.model_space.freeze(sample)
         self._individual_counter += 1
@@ -194,8 +195,7 @@ class ProxyAssistedPolicyBasedRL(_Prescreen, PolicyBasedRL):
     def _screen(self, generator: Any, sample: Sample) -> Sample:
         assert self._mutation_rng is not None
         arch = self.space.as_arch(sample)
-        candidates = [self.space.mutate(arch, self._mutation_rng)
-                      for _ in range(self.n_candidates)]
+        candidates = mutation_candidates(self.space, arch, self.n_candidates, self._mutation_rng)
         chosen = self._pick(candidates, None)
         if self.credit == "selected":
             _replay(generator, chosen)

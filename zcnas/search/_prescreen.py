@@ -34,6 +34,7 @@ from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
 from zcnas.scoring import resolve
 from zcnas.scoring import score_record
+from zcnas.search._candidates import mutation_candidates
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
@@ -226,12 +227,7 @@ class ProxyPrescreenSampler(BaseSampler):
         return best
 
     def _mutations(self, params: Mapping[str, Any]) -> list[Arch]:
-        parent = {n: params[n] for n in self.space.distributions}
-        neighbours = self.space.neighbours(parent)
-        if self.n_candidates >= len(neighbours):
-            return neighbours
-        picks = self._rng.choice(len(neighbours), size=self.n_candidates, replace=False)
-        return [neighbours[int(i)] for i in picks]
+        return mutation_candidates(self.space, params, self.n_candidates, self._rng)
 
     # --- scoring -----------------------------------------------------------------------------
     def _score_unique(self, candidates: list[Arch]) -> list[_Scored]:

@@ -51,6 +51,7 @@ from zcnas.data import Batch
 from zcnas.data import load_batch
 from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
+from zcnas.scoring import params_json
 from zcnas.scoring import resolve
 from zcnas.scoring import resolve_device
 from zcnas.search._nni_record import ProxyScorer
@@ -352,7 +353,7 @@ def run_strategy(
     if scorer is not None:
         assert proxy is not None and batch is not None
         attrs.update(proxy=proxy.name, proxy_version=proxy.version,
-                     proxy_params=json.dumps(proxy.get_params(), sort_keys=True, default=str),
+                     proxy_params=params_json(proxy),
                      batch_source=batch.source, batch_size=len(batch), batch_id=batch.identity,
                      device=device, proxy_seed=scorer.seed)
     if bench is not None:

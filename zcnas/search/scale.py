@@ -51,8 +51,10 @@ from zcnas.data import load_batch
 from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
 from zcnas.scoring import batch_key
+from zcnas.scoring import params_json
 from zcnas.scoring import resolve
 from zcnas.scoring import resolve_device
+from zcnas.scoring import stored_records
 from zcnas.search._config import ScoreSpaceConfig
 from zcnas.search._config import load_score_space
 from zcnas.search._objectives import ProxyObjective
@@ -277,7 +279,7 @@ def _setup_study(cfg: dict[str, Any]) -> optuna.Study:
             study.set_user_attr("zcnas_score_space", {
                 "space": cfg["space"].name, "proxy": cfg["proxy"].name,
                 "proxy_version": cfg["proxy"].version, "proxy_params": json.loads(
-                    json.dumps(cfg["proxy"].get_params(), sort_keys=True, default=str)),
+                    params_json(cfg["proxy"])),
                 "batch_id": batch_key(cfg["proxy"], cfg["batch"]),
                 "batch_source": cfg["batch"].source, "batch_size": len(cfg["batch"]),
                 "seed": cfg["seed"], "start": cfg["start"], "stop": cfg["stop"],
@@ -296,15 +298,12 @@ def _summary(study: optuna.Study, cfg: dict[str, Any], before: int, seconds: flo
     retried = retried_numbers(trials)
     failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
     proxy, batch, space = cfg["proxy"], cfg["batch"], cfg["space"]
-    params_json = json.dumps(proxy.get_params(), sort_keys=True, default=str)
     keys = [space.key(space.arch_at(i)) for i in range(cfg["start"], cfg["stop"])]
-    stored = ScoreCache(cfg["storage"]).lookup_many(
-        space.cache_name, proxy.name, proxy.version, params_json, batch_key(proxy, batch), cfg["seed"],
-        arch_keys=keys)
+    stored = stored_records(ScoreCache(cfg["storage"]), space, proxy, batch, cfg["seed"], keys)
     total = cfg["stop"] - cfg["start"]
     return {
         "study_name": cfg["study_name"], "storage": redact(cfg["storage"]),
-        "space": space.name, "proxy": proxy.name, "proxy_params": json.loads(params_json),
+        "space": space.name, "proxy": proxy.name, "proxy_params": json.loads(params_json(proxy)),
         "batch_id": batch_key(proxy, batch), "seed": cfg["seed"],
         "start": cfg["start"], "stop": cfg["stop"], "total": total,
         "finished": counts.finished, "complete": counts.complete,
