@@ -49,9 +49,12 @@ from zcnas.data import Batch
 from zcnas.data import load_batch
 from zcnas.exceptions import DataError
 from zcnas.exceptions import InvalidArchError
+from zcnas.exceptions import ScoreError
 from zcnas.proxies import PROXIES
 from zcnas.proxies import Proxy
 from zcnas.proxies import get_proxy
+from zcnas.scoring import fresh_model
+from zcnas.scoring import isolated_rng
 from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
@@ -97,18 +100,23 @@ def space_batch(space: SearchSpace, batch_size: int = BATCH_SIZE, seed: int = 0,
 
 def score_network(space: SearchSpace, proxy: Proxy, arch: Mapping[str, Any], batch: Batch,
                   seed: int = 0) -> ScoreOutcome:
-    """Score one network as zcnas' scorer does (seed, fresh build, ``train()``, ``compute``)
-    and apply its failure policy: a NaN/inf score or an out-of-memory error is a recorded
-    failure; any other exception propagates (a search would crash on it)."""
-    torch.manual_seed(seed)
-    model = space.build(arch, num_classes=batch.num_classes)
-    model.train()
+    """Score one network as zcnas's choke point does (``zcnas.scoring.fresh_model``: seed,
+    fresh build, ``train()``; the proxy's ``check_model``; ``compute``) and apply its failure
+    policy: a NaN/inf score, an out-of-memory error or a ``ScoreError`` the proxy raises to
+    name its limitation (e.g. "needs ReLU") is a recorded failure; any other exception
+    propagates: the kit fails on it (in a search it would be a proxy bug, recorded only as a
+    failed trial)."""
     start = time.perf_counter()
     try:
-        value = float(proxy.compute(model, batch))
+        with isolated_rng("cpu"):
+            model = fresh_model(space, arch, batch.num_classes, seed)
+            proxy.check_model(model)
+            value = float(proxy.compute(model, batch))
     except torch.OutOfMemoryError:
         return ScoreOutcome(None, f"{proxy.name}: out of memory with batch {len(batch)}",
                             time.perf_counter() - start)
+    except ScoreError as exc:
+        return ScoreOutcome(None, f"{proxy.name}: {exc}", time.perf_counter() - start)
     seconds = time.perf_counter() - start
     if not math.isfinite(value):
         return ScoreOutcome(None, f"{proxy.name} returned {value} (non-finite score)", seconds)
@@ -116,10 +124,9 @@ def score_network(space: SearchSpace, proxy: Proxy, arch: Mapping[str, Any], bat
 
 
 def default_proxies() -> list[str]:
-    """Every registered proxy that scores a network itself: composites (ensembles, which
-    ``combine`` member scores through the cache) are left out; their members are registered
-    proxies and are checked."""
-    return [n for n in PROXIES.names() if PROXIES.get_class(n).combine is Proxy.combine]
+    """Every registered proxy (composites such as ensembles are evaluators, not proxies: their
+    members are proxies and are checked)."""
+    return PROXIES.names()
 
 
 def _where(space: SearchSpace) -> str:
