@@ -95,7 +95,7 @@ def numpy_score(jac: np.ndarray, logits: np.ndarray, fisher: str) -> float:
 @pytest.mark.parametrize("fisher", ["authors", "exact"])
 def test_score_matches_numpy(fisher: str) -> None:
     model, x = setup(1)
-    proxy = zcnas.get_proxy("vkdnw", fisher=fisher)
+    proxy = zcnas.get_proxy("vkdnw", variant="entropy", fisher=fisher)
     torch.manual_seed(5)
     got = proxy.compute(model, Batch(x, torch.zeros(6, dtype=torch.long), 4, "t"))
     # compute() re-initialises He-normal first: redo that init and the loop on a twin model
@@ -118,11 +118,23 @@ def small(batch16: Batch) -> Batch:
     return Batch(batch16.inputs[:4], batch16.targets[:4], 10, "first4")
 
 
-def test_single_variant_orders_by_tensor_count_first(batch16: Batch) -> None:
-    entropy = zcnas.get_proxy("vkdnw").compute(build(BEST_C10), small(batch16))
-    single = zcnas.get_proxy("vkdnw", variant="single").compute(build(BEST_C10), small(batch16))
+def test_single_variant_orders_by_tensor_count_first(batch16: Batch,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = _vkdnw.entry_jacobian
+    monkeypatch.setattr(_vkdnw, "entry_jacobian", lambda m, x: calls.append(1) or real(m, x))
+    _vkdnw._SHARED.clear()
+    space = zcnas.get_space("nb201")
+    arch = space.parse(BEST_C10)
+    entropy = zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw", variant="entropy"),
+                                           arch, small(batch16), 0)
+    single = zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw"), arch, small(batch16), 0)
     tensors = len(list(build(BEST_C10).parameters()))
     assert single == pytest.approx(tensors + entropy / math.log(9), rel=1e-12)
+    assert len(calls) == 1  # the two variants share one computation
+    other = Batch(small(batch16).inputs.flip(0), small(batch16).targets, 10, "flipped")
+    zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw"), arch, other, 0)
+    assert len(calls) == 2  # it uses data: another batch is another computation
 
 
 def test_labels_are_not_used_and_bad_settings_name_the_fix(batch16: Batch) -> None:

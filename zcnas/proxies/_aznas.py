@@ -12,8 +12,8 @@ Semantics follow the authors' NB201 code, ``cvlab-yonsei/AZ-NAS``
   (NB201: 15 cells + 2 reduction blocks, L = 17).
 
 One forward and L local backward passes give all three feature-based components; they are
-computed once per (model state, RNG state) and shared between the three proxies through a small
-cache keyed on a fingerprint of both (see :func:`az_components`).
+computed once per (model state, RNG state) and shared between the three proxies
+(:func:`az_components`).
 
 The authors combine the components over a candidate pool by a non-linear rank aggregation
 (``tss_general.ipynb``, cell 8):
@@ -23,8 +23,6 @@ layer, not here.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-import hashlib
 import math
 
 import numpy as np
@@ -38,12 +36,13 @@ from zcnas.proxies._features import stage_features
 from zcnas.proxies._inits import gaussian_inputs
 from zcnas.proxies._inits import kaiming_normal_init
 from zcnas.proxies._registry import register_proxy
+from zcnas.proxies._shared import SharedResults
+from zcnas.proxies._shared import state_fingerprint
 from zcnas.proxies._size import FlopsProxy
 
 
 AZ_PAPER = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for NAS, CVPR 2024"
-_CACHE: OrderedDict[str, dict[str, float]] = OrderedDict()
-_CACHE_SIZE = 8
+_CACHE = SharedResults()
 
 
 def isotropy_entropy(feature: torch.Tensor) -> float:
@@ -100,34 +99,12 @@ def compute_components(model: nn.Module, batch: Batch) -> dict[str, float]:
     return {k: (-math.inf if math.isnan(v) else v) for k, v in out.items()}
 
 
-def _fingerprint(model: nn.Module, batch: Batch) -> str:
-    """Everything :func:`compute_components` depends on: the module tree, the parameter and
-    buffer values, the batch's image shape/dtype/device and the global RNG state."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(repr(model).encode())
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    h.update(f"{tuple(batch.inputs.shape)}{batch.inputs.dtype}{batch.inputs.device}".encode())
-    h.update(torch.get_rng_state().numpy().tobytes())
-    if batch.inputs.device.type == "cuda":
-        h.update(torch.cuda.get_rng_state(batch.inputs.device).numpy().tobytes())
-    return h.hexdigest()
-
-
 def az_components(model: nn.Module, batch: Batch) -> dict[str, float]:
-    """:func:`compute_components`, cached on :func:`_fingerprint` so that the three component
-    proxies, each scoring a freshly seeded copy of the same network, share one computation."""
-    key = _fingerprint(model, batch)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return dict(hit)
-    out = compute_components(model, batch)
-    _CACHE[key] = dict(out)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return out
+    """:func:`compute_components`, shared (:class:`~zcnas.proxies._shared.SharedResults`) so that
+    the three component proxies, each scoring a freshly seeded copy of the same network, run it
+    once."""
+    key = state_fingerprint(model, batch, "az_components")
+    return dict(_CACHE.get_or_compute(key, lambda: compute_components(model, batch)))
 
 
 class _AZComponent(Proxy):

@@ -26,12 +26,15 @@ from zcnas.exceptions import ZcnasError
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._inits import kaiming_normal_init
 from zcnas.proxies._registry import register_proxy
+from zcnas.proxies._shared import SharedResults
+from zcnas.proxies._shared import state_fingerprint
 
 
 VKDNW_PAPER = "Tybl & Neumann, VKDNW, CVPR 2025 (arXiv 2502.04975)"
-VARIANTS = ("entropy", "single")
+VARIANTS = ("single", "entropy")
 FISHERS = ("authors", "exact")
 _BN = nn.modules.batchnorm._BatchNorm
+_SHARED = SharedResults()
 
 
 def multinomial_cholesky(prob: torch.Tensor) -> torch.Tensor:
@@ -188,23 +191,27 @@ class VKDNWProxy(Proxy):
     not used). The network is re-initialised He-normal (fan_in) and scored in eval mode with
     fresh BatchNorm statistics, on the batch's real images.
 
-    Authors' code (``compute_vkdnw_score.py`` ``get_fisher``) computes ``(L J)^T (L J)`` =
+    ``variant="single"`` (default) is the score the authors rank with, VKDNW_single: the dense
+    rank of the pair (P, VKDNW) (``tss_utils.py`` ``get_scores``), written as one number
+    ``P + VKDNW / log(9)``; VKDNW <= log 9, so cells are ordered by P first, then by VKDNW (bar
+    an exact tie at the maximum). ``variant="entropy"`` is VKDNW alone, which the authors
+    describe as nearly orthogonal to model size: it is meant to order cells of equal P, and
+    across sizes it can rank a pooling-only NB201 cell above the best one. Both variants of
+    one (model, batch, seed) share one computation.
+
+    The authors' code (``compute_vkdnw_score.py`` ``get_fisher``) computes ``(L J)^T (L J)`` =
     J^T L^T L J although L L^T (not L^T L) is the covariance; ``fisher="exact"`` uses
     J^T L L^T J = J^T Cov J, the textbook Fisher information, instead.
 
-    ``variant="single"`` is the authors' size-aware ranking VKDNW_single (the dense rank of the
-    pair (P, VKDNW), ``tss_utils.py``) as one number: ``P + VKDNW / log(9)``; VKDNW <= log 9,
-    so this orders cells by P first, then by VKDNW (bar an exact tie at the maximum).
-
     Args:
-        variant: ``"entropy"`` (the VKDNW score, default) or ``"single"`` (see above).
+        variant: ``"single"`` (default) or ``"entropy"`` (see above).
         fisher: ``"authors"`` (default) or ``"exact"``.
     """
 
     paper = VKDNW_PAPER
     uses_labels = False
 
-    def __init__(self, *, variant: Literal["entropy", "single"] = "entropy",
+    def __init__(self, *, variant: Literal["single", "entropy"] = "single",
                  fisher: Literal["authors", "exact"] = "authors") -> None:
         if variant not in VARIANTS:
             raise ZcnasError(f"vkdnw variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -213,11 +220,21 @@ class VKDNWProxy(Proxy):
         self.variant = variant
         self.fisher = fisher
 
+    def spectrum_entropy(self, model: nn.Module, batch: Batch) -> tuple[int, float]:
+        """(P, VKDNW) of ``model`` (re-initialised, then in eval mode); shared between the two
+        variants of the same (model, batch, seed) so that scoring both costs one computation."""
+
+        def run() -> tuple[int, float]:
+            kaiming_normal_init(model, "fan_in")
+            model.eval()
+            jac, logits = entry_jacobian(model, batch.inputs)
+            return jac.shape[2], decile_entropy(fisher_matrix(jac, logits, self.fisher))
+
+        key = state_fingerprint(model, batch, "vkdnw", self.fisher, contents=True)
+        return _SHARED.get_or_compute(key, run)
+
     def compute(self, model: nn.Module, batch: Batch) -> float:
-        kaiming_normal_init(model, "fan_in")
-        model.eval()
-        jac, logits = entry_jacobian(model, batch.inputs)
-        entropy = decile_entropy(fisher_matrix(jac, logits, self.fisher))
+        tensors, entropy = self.spectrum_entropy(model, batch)
         if self.variant == "single":
-            return jac.shape[2] + entropy / math.log(9)
+            return tensors + entropy / math.log(9)
         return entropy
