@@ -19,6 +19,12 @@ The authors combine the components over a candidate pool by a non-linear rank ag
 (``tss_general.ipynb``, cell 8):
 ``sum_{k in E, P, T, FLOPs} log(rank_k / L)``; that is pool-dependent and lives in the ensembles
 layer, not here.
+
+Measured on 100 seeded NB201 cells (``get_space('nb201').sample(100, seed=0)``, CIFAR-10 batch
+of 64, init seed 0), Spearman / Kendall vs ``cifar10_test``: expressivity 0.70 / 0.54,
+progressivity 0.61 / 0.48, trainability 0.45 / 0.31 (96, 96 and 95 finite cells), complexity
+0.76 / 0.60; their log-rank aggregate (failed = lowest rank) 0.93 / 0.78 (the notebook's
+all-15,625 output: Kendall 0.741, Spearman 0.913).
 """
 
 from __future__ import annotations

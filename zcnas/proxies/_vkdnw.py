@@ -203,6 +203,9 @@ class VKDNWProxy(Proxy):
     J^T L^T L J although L L^T (not L^T L) is the covariance; ``fisher="exact"`` uses
     J^T L L^T J = J^T Cov J, the textbook Fisher information, instead.
 
+    Measured on 100 seeded NB201 cells (CIFAR-10 batch of 64, init seed 0), Spearman / Kendall
+    vs ``cifar10_test``: single 0.79 / 0.60, entropy 0.23 / 0.16.
+
     Args:
         variant: ``"single"`` (default) or ``"entropy"`` (see above).
         fisher: ``"authors"`` (default) or ``"exact"``.

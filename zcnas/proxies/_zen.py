@@ -50,6 +50,9 @@ class ZenProxy(Proxy):
     Higher is better. Data-free: x and eps have the batch's shape but not its contents
     (``samples`` images; default the batch size).
 
+    Measured on 100 seeded NB201 cells (batch shape 64, seed 0), Spearman / Kendall vs
+    ``cifar10_test``: 0.29 / 0.21 (96 finite; AZ-NAS re-measured Kendall 0.296 on NB201).
+
     Args:
         alpha: perturbation scale (Zen-NAS's ``mixup_gamma``, default 0.01).
         repeats: re-initialisations averaged (default 1 as AZ-NAS on NB201; Zen-NAS uses 32).
