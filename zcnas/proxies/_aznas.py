@@ -166,9 +166,10 @@ class AZTrainabilityProxy(_AZComponent):
 
 @register_proxy("az_complexity")
 class AZComplexityProxy(FlopsProxy):
-    """AZ-NAS complexity s^C = FLOPs (MACs of one forward pass of one input, in millions; the
-    ``flops`` proxy, i.e. the NB201 API value the authors read). Higher is better in their rank
-    aggregation. Data-free: only the batch's image shape is used."""
+    """AZ-NAS complexity s^C = FLOPs in millions (higher is better in their aggregation).
+
+    The ``flops`` proxy (MACs of one forward pass of one input), i.e. the NB201 API value the
+    authors read. Data-free: only the batch's image shape is used."""
 
     paper = AZ_PAPER
     uses_data = False

@@ -181,7 +181,7 @@ def decile_entropy(fisher: torch.Tensor) -> float:
 
 @register_proxy("vkdnw")
 class VKDNWProxy(Proxy):
-    """VKDNW: entropy of the deciles of the Fisher-information spectrum (higher is better).
+    """VKDNW: Fisher-spectrum decile entropy, ranked size-first by default (higher is better).
 
     ``VKDNW = -sum_{k=1..9} l_k log l_k``, l_k = q_k / sum_j q_j, q_k the k-th decile of the
     eigenvalues of ``F = (1/N) sum_n A_n^T A_n``. Here A_n = L_n J_n with J_n (C x P) the Jacobian
