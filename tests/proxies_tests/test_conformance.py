@@ -44,7 +44,7 @@ def _registered() -> list[str]:
     return [n for n in list_proxies() if n not in ENSEMBLES and shipped(n)]
 
 # Proxies whose four NB201 scores take more than ~5 s on one CPU thread.
-SLOW = {"grasp"}
+SLOW = {"grasp", "swap", "vkdnw"}
 
 
 def _params(names: list[str]) -> list:

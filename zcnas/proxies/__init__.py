@@ -14,6 +14,13 @@ from zcnas.proxies import _gradient  # noqa: F401,I001
 from zcnas.proxies import _synflow  # noqa: F401,I001
 from zcnas.proxies import _jacobian  # noqa: F401,I001
 from zcnas.proxies import _zico  # noqa: F401,I001
+from zcnas.proxies import _aznas  # noqa: F401,I001
+from zcnas.proxies import _vkdnw  # noqa: F401,I001
+from zcnas.proxies import _meco  # noqa: F401,I001
+from zcnas.proxies import _swap  # noqa: F401,I001
+from zcnas.proxies import _tenas  # noqa: F401,I001
+from zcnas.proxies import _knas  # noqa: F401,I001
+from zcnas.proxies import _zen  # noqa: F401,I001
 from zcnas.proxies._base import Direction
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._registry import PROXIES
