@@ -170,3 +170,45 @@ class LearnedEnsemble(PoolEnsemble):
             raise DataError(f"{p} is not a zcnas ensemble file ({exc}); recreate it with "
                             f"`zcnas fit-ensemble`") from None
         self.version = "1-" + hashlib.sha256(blob).hexdigest()[:12]
+
+
+AZNAS_MEMBERS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+VKDNW_AGG_MEMBERS = ("vkdnw", "az_expressivity", "az_trainability", "az_complexity", "jacob_cov")
+
+
+@register_evaluator("aznas")
+class AZNASEnsemble(RankEnsemble):
+    """AZ-NAS (Lee & Ham, CVPR 2024): log-rank sum of its four components, expressivity,
+    progressivity, trainability and complexity (FLOPs): sum_k log(rank_k / L).
+
+    The authors rank within the candidate set (cvlab-yonsei/AZ-NAS ``NB201/tss_general.ipynb``,
+    cell 8); here the rank of each component is its mid-rank quantile in the seeded reference
+    pool (``pool_size`` cells, label-free), so a score does not depend on the other candidates.
+    """
+
+    paper = "AZ-NAS (Lee & Ham, CVPR 2024), log-rank aggregation"
+
+    def __init__(self, *, members: Sequence[str] = AZNAS_MEMBERS,
+                 member_params: dict[str, dict[str, Any]] | None = None,
+                 weights: Sequence[float] | None = None, pool_size: int = 256,
+                 pool_seed: int = 0) -> None:
+        super().__init__(members=members, member_params=member_params, weights=weights,
+                         pool_size=pool_size, pool_seed=pool_seed)
+
+
+@register_evaluator("vkdnw_agg")
+class VKDNWEnsemble(RankEnsemble):
+    """VKDNW's aggregate (Tybl & Neumann, CVPR 2025): log-rank sum of VKDNW (size-first),
+    AZ-NAS expressivity and trainability, FLOPs and jacov (ondratybl/VKDNW
+    ``NB201/tss_utils.py`` ``get_scores``, ``vkdnw_comb_rank``), ranks as quantiles in the
+    seeded reference pool. Their jacov re-initialises with He-normal fan-in; zcnas's
+    ``jacob_cov`` keeps the default initialisation."""
+
+    paper = "VKDNW (Tybl & Neumann, CVPR 2025), aggregate"
+
+    def __init__(self, *, members: Sequence[str] = VKDNW_AGG_MEMBERS,
+                 member_params: dict[str, dict[str, Any]] | None = None,
+                 weights: Sequence[float] | None = None, pool_size: int = 256,
+                 pool_seed: int = 0) -> None:
+        super().__init__(members=members, member_params=member_params, weights=weights,
+                         pool_size=pool_size, pool_seed=pool_seed)
