@@ -212,3 +212,107 @@ class VKDNWEnsemble(RankEnsemble):
                  pool_seed: int = 0) -> None:
         super().__init__(members=members, member_params=member_params, weights=weights,
                          pool_size=pool_size, pool_seed=pool_seed)
+
+
+#: every label-free proxy zcnas ships that scores an NB201 cell at batch 64 in at most ~1.5 CPU
+#: seconds (so swap, vkdnw, tenas_ntk and knas are out), fixed before any NB201 accuracy was
+#: looked at: the candidates of ``consensus``
+CONSENSUS_CANDIDATES = (
+    "gradsign", "gradalign", "naswot", "jacob_cov", "zico", "meco", "synflow", "snip",
+    "grad_norm", "az_expressivity", "az_progressivity", "az_trainability", "az_complexity",
+    "zen", "params",
+)
+
+
+def consensus_selection(features: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns of ``features`` (cells x candidates, higher is better, finite) to keep:
+    each candidate's agreement is Kendall's tau between it and the mean of the other
+    candidates (leave-one-out consensus, no labels); the top ``ceil(keep * m)`` agreements are
+    kept. Returns (0/1 weights, agreements)."""
+    from scipy import stats
+
+    m = features.shape[1]
+    agreement = np.empty(m)
+    for j in range(m):
+        others = np.delete(features, j, axis=1).mean(axis=1)
+        agreement[j] = stats.kendalltau(features[:, j], others).statistic
+    agreement = np.nan_to_num(agreement, nan=-1.0)
+    n_keep = max(1, int(np.ceil(keep * m)))
+    order = np.argsort(-agreement, kind="stable")[:n_keep]
+    weights = np.zeros(m)
+    weights[order] = 1.0
+    return weights, agreement
+
+
+@register_evaluator("consensus")
+class ConsensusEnsemble(PoolEnsemble):
+    """Label-free ensemble whose members are chosen without labels: on the seeded reference
+    pool, each candidate proxy's log-quantiles are compared with the mean of the others'
+    (leave-one-out consensus, Kendall tau), the best-agreeing ``keep`` fraction is kept, and
+    the score is the plain sum of the kept members' log-quantiles (AZ-NAS-style aggregation).
+
+    No accuracy of any benchmark enters: the candidates (:data:`CONSENSUS_CANDIDATES`) and the
+    rule (``keep = 0.5``) were fixed before NB201 results were looked at; which members survive
+    depends only on the unlabelled pool of the space being searched. :meth:`selection` tells
+    which ones did.
+    """
+
+    paper = "zcnas: leave-one-out consensus selection + log-rank sum (label-free)"
+    version = "1"
+
+    def __init__(self, *, candidates: Sequence[str] = CONSENSUS_CANDIDATES,
+                 member_params: dict[str, dict[str, Any]] | None = None, keep: float = 0.5,
+                 pool_size: int = 256, pool_seed: int = 0) -> None:
+        super().__init__()
+        if not 0 < keep <= 1:
+            raise DataError(f"consensus keep must be in (0, 1], got {keep}")
+        self.candidates = list(candidates)
+        self.member_names = tuple(candidates)
+        self.member_params = dict(member_params or {})
+        self.keep = keep
+        self.pool_size = pool_size
+        self.pool_seed = pool_seed
+        self.member_weights = tuple(1.0 for _ in self.member_names)
+        self._selection: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        return {"candidates": list(self.candidates), "member_params": self.member_params,
+                "keep": self.keep, "pool_size": self.pool_size, "pool_seed": self.pool_seed}
+
+    def _select(self, space: SearchSpace, batch: Batch, *, seed: int, device: str,
+                cache: ScoreCache | None) -> tuple[np.ndarray, np.ndarray]:
+        context = (space.cache_name, batch.identity, seed)
+        if context not in self._selection:
+            reference = self.reference(space, batch, seed=seed, device=device, cache=cache)
+            pool = [space.key(a) for a in space.sample(self.pool_size, seed=self.pool_seed)]
+            scores, _ = score_many(space, self.members(), pool, batch, seed=seed, device=device,
+                                   cache=cache, progress=False)
+            cols = np.stack([scores[m.name] for m in self.members()], axis=1)
+            ok = np.isfinite(cols).all(axis=1)
+            feats = np.array([self.features(list(row), reference) for row in cols[ok]])
+            self._selection[context] = consensus_selection(feats, self.keep)
+        return self._selection[context]
+
+    def selection(self, space: SearchSpace, batch: Batch, *, seed: int = 0, device: str = "cpu",
+                  cache: ScoreCache | None = None) -> dict[str, float]:
+        """Kept members and their consensus agreement (Kendall tau) on this space's pool."""
+        weights, agreement = self._select(space, batch, seed=seed, device=device, cache=cache)
+        return {m.name: float(a) for m, w, a in zip(self.members(), weights, agreement) if w}
+
+    def evaluate(self, space: SearchSpace, arch: Arch, batch: Batch, *, seed: int, device: str,
+                 cache: ScoreCache | None) -> tuple[float | None, str | None, float]:
+        """Only the kept members are scored for ``arch``."""
+        weights, _ = self._select(space, batch, seed=seed, device=device, cache=cache)
+        reference = self.reference(space, batch, seed=seed, device=device, cache=cache)
+        kept = [i for i, w in enumerate(weights) if w]
+        records = [score_record(space, self.members()[i], arch, batch, seed=seed,
+                                device=device, cache=cache) for i in kept]
+        seconds = float(sum(r.seconds for r in records))
+        failed = [r for r in records if not r.ok]
+        if failed:
+            return None, f"member {failed[0].key.proxy} failed: {failed[0].reason}", seconds
+        total = 0.0
+        for i, r in zip(kept, records):
+            total += log_quantile(float(r.value), reference[i],  # type: ignore[arg-type]
+                                  self.members()[i].direction)
+        return total, None, seconds
