@@ -7,7 +7,9 @@ report accept them by name, like a proxy.
 
 from zcnas.ensembles._fit import fit_ensemble
 from zcnas.ensembles._fit import fit_weights
+from zcnas.ensembles._fit import label_budget
 from zcnas.ensembles._fit import member_features
+from zcnas.ensembles._fit import rank_features
 from zcnas.ensembles._pool import AZNAS_MEMBERS
 from zcnas.ensembles._pool import CONSENSUS_CANDIDATES
 from zcnas.ensembles._pool import DEFAULT_MEMBERS
@@ -25,6 +27,6 @@ from zcnas.ensembles._pool import log_quantile
 __all__ = [
     "AZNASEnsemble", "AZNAS_MEMBERS", "CONSENSUS_CANDIDATES", "ConsensusEnsemble",
     "DEFAULT_MEMBERS", "LearnedEnsemble", "PoolEnsemble", "RankEnsemble", "VKDNWEnsemble",
-    "VKDNW_AGG_MEMBERS", "consensus_selection", "fit_ensemble", "fit_weights", "log_quantile",
-    "member_features",
+    "VKDNW_AGG_MEMBERS", "consensus_selection", "fit_ensemble", "fit_weights", "label_budget",
+    "log_quantile", "member_features", "rank_features",
 ]

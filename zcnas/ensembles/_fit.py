@@ -64,6 +64,51 @@ def fit_weights(features: np.ndarray, truth: np.ndarray, *, n_trials: int = 300,
     return best, float(study.best_value)
 
 
+def rank_features(scores: np.ndarray, directions: Sequence[str] | None = None) -> np.ndarray:
+    """Columns of ``scores`` (cells x members, NaN for failures) as log rank quantiles within
+    the given cells (higher is better; NaN stays NaN): a feature scale that needs no pool."""
+    from scipy.stats import rankdata
+
+    out = np.full(scores.shape, np.nan)
+    for j in range(scores.shape[1]):
+        col = scores[:, j] if not directions or directions[j] != "minimize" else -scores[:, j]
+        ok = np.isfinite(col)
+        out[ok, j] = np.log(rankdata(col[ok]) / (ok.sum() + 1))
+    return out
+
+
+def label_budget(features: np.ndarray, truth: np.ndarray, budgets: Sequence[int], *,
+                 draws: int = 10, seed: int = 0, n_trials: int = 200,
+                 evaluate_on: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """The learned ensemble as a function of its label count: for each ``k`` in ``budgets``
+    and each of ``draws`` seeded draws, fit the weights on ``k`` labelled cells and report
+    Kendall tau on every other cell (or on the cells of the boolean mask ``evaluate_on``,
+    never among the k). Returns one row per k: mean, std, min, max of the held-out tau and the
+    unweighted (label-free) log-rank sum's tau on the same cells."""
+    ok = np.isfinite(features).all(axis=1) & np.isfinite(truth)
+    pool = np.flatnonzero(ok if evaluate_on is None else ok & ~evaluate_on)
+    held = None if evaluate_on is None else np.flatnonzero(ok & evaluate_on)
+    rows = []
+    for k in budgets:
+        if k >= len(pool):
+            raise ValueError(f"{k} labels asked for, but only {len(pool)} labelled cells exist")
+        taus, base = [], []
+        for d in range(draws):
+            rng = np.random.default_rng(seed + 1000 * d + k)
+            train = rng.choice(pool, size=k, replace=False)
+            test = held if held is not None else np.setdiff1d(pool, train)
+            w, _ = fit_weights(features[train], truth[train], n_trials=n_trials, seed=seed + d)
+            taus.append(float(stats.kendalltau(features[test] @ np.array(w),
+                                                truth[test]).statistic))
+            base.append(float(stats.kendalltau(features[test].sum(axis=1),
+                                                truth[test]).statistic))
+        rows.append({"labels": k, "draws": draws, "held_out": int(len(test)),
+                     "kendall_mean": float(np.mean(taus)), "kendall_std": float(np.std(taus)),
+                     "kendall_min": float(np.min(taus)), "kendall_max": float(np.max(taus)),
+                     "label_free_sum_kendall": float(np.mean(base))})
+    return rows
+
+
 def fit_ensemble(*, out: str | Path, space: str = DEFAULT_SPACE,
                  members: Sequence[str] = DEFAULT_MEMBERS,
                  member_params: Mapping[str, Mapping[str, Any]] | None = None,
