@@ -56,6 +56,7 @@ class CorrelateResult:
     agreement: list[dict[str, Any]] = field(default_factory=list)
     controls: dict[str, np.ndarray] = field(default_factory=dict)
     card: list[CardRow] = field(default_factory=list)
+    seed_spread: dict[str, float] = field(default_factory=dict)
     comparisons: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -111,7 +112,8 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
               device: str = "cpu", storage: str | None = None, use_cache: bool = True,
               n_bootstrap: int = 1000, out_dir: str | Path | None = "zcnas_out/correlate",
               holdout: int = 0, holdout_seed: int | None = None, reference: bool = False,
-              card: bool = True, progress: bool = True) -> CorrelateResult:
+              card: bool = True, more_seeds: Sequence[int] = (),
+              progress: bool = True) -> CorrelateResult:
     """Sample ``n`` architectures (seeded, excluding ``exclude``), score them with each proxy
     on one data batch, and correlate with ``benchmark``'s ``metric`` on each of ``datasets``.
 
@@ -123,6 +125,11 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     cells as rows named ``ref:<proxy>`` (tag ``precomputed``): a cross-check of zcnas's
     builders and proxies, never a target. On a benchmark with results for only part of the space
     (NB101: 321 cells) the cells are drawn among those.
+
+    ``more_seeds`` (uncertainty): each single proxy is also scored with these weight
+    initialisations (each score its own cache row); rows ``<proxy>@<k>seeds`` average the
+    per-seed rank quantiles of the first k seeds (``seed`` first), for k = 3, 5, ... and all,
+    and ``result.seed_spread`` holds each proxy's seed-to-seed Spearman rho.
 
     ``card`` (default) adds the evaluation card (:mod:`zcnas.analysis._card`: nDCG@k, top-k
     regret, Kendall tau controlled for params and FLOPs, bootstrap intervals), written as
@@ -179,6 +186,9 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
         arch_keys=list(arch_keys), truth=truth, scores=scores, seconds=seconds,
         directions={p.name: p.direction for p in objs}, tags={p.name: tag(p) for p in objs},
     )
+    if more_seeds:
+        add_seed_averages(result, sp, [o for o in objs if not is_evaluator(o)], arch_keys, batch,
+                          [seed, *more_seeds], device=device, cache=cache, progress=progress)
     if reference:
         add_reference_scores(result, bm, datasets[0])
         result.agreement = reference_agreement(result)
@@ -218,6 +228,38 @@ def reference_agreement(result: CorrelateResult) -> list[dict[str, Any]]:
             out.append({"proxy": ours, "reference": col, "n": int(ok.sum()),
                         "spearman": float(stats.spearmanr(a[ok], b[ok]).statistic)})
     return out
+
+
+def add_seed_averages(result: CorrelateResult, space: SearchSpace, proxies: Sequence[Scorable],
+                      keys: Sequence[str], batch: Any, seeds: Sequence[int], *, device: str,
+                      cache: ScoreCache | None, progress: bool) -> None:
+    """Score ``proxies`` with every seed of ``seeds`` and add ``<proxy>@<k>seeds`` columns (the
+    mean of the per-seed rank quantiles of the first k seeds) for k = 3, 5, ... and all."""
+    from scipy import stats
+    from scipy.stats import rankdata
+
+    per_seed = {s: score_many(space, proxies, keys, batch, seed=s, device=device, cache=cache,
+                              progress=progress, desc=f"seed {s}") for s in seeds[1:]}
+    ks = sorted({k for k in (3, 5, len(seeds)) if 1 < k <= len(seeds)})
+    for p in proxies:
+        runs = [result.scores[p.name], *[per_seed[s][0][p.name] for s in seeds[1:]]]
+        secs = [result.seconds[p.name], *[per_seed[s][1][p.name] for s in seeds[1:]]]
+        quantiles = []
+        for v in runs:
+            q = np.full(len(v), np.nan)
+            ok = np.isfinite(v)
+            signed = v[ok] if p.direction != "minimize" else -v[ok]
+            q[ok] = rankdata(signed) / max(1, ok.sum())
+            quantiles.append(q)
+        a, b = quantiles[0], quantiles[1]
+        ok = np.isfinite(a) & np.isfinite(b)
+        result.seed_spread[p.name] = float(stats.spearmanr(a[ok], b[ok]).statistic)
+        for k in ks:
+            col = f"{p.name}@{k}seeds"
+            result.scores[col] = np.mean(np.stack(quantiles[:k]), axis=0)
+            result.seconds[col] = np.sum(np.stack(secs[:k]), axis=0)
+            result.directions[col] = "maximize"
+            result.tags[col] = result.tags.get(p.name, "")
 
 
 def add_reference_scores(result: CorrelateResult, benchmark: Benchmark, dataset: str) -> None:

@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device, storage=args.storage, use_cache=not args.no_cache,
         n_bootstrap=args.bootstrap, out_dir=args.out, holdout=args.holdout,
         holdout_seed=args.holdout_seed, reference=args.reference,
+        more_seeds=[int(x) for x in split_names(args.more_seeds)],
         progress=not args.no_progress,
     )
     print(format_summary(result.summary))
@@ -49,6 +50,8 @@ def _run(args: argparse.Namespace) -> int:
         print(format_comparisons(result.comparisons))
     if result.agreement:
         print(format_agreement(result.agreement))
+    for name, rho in result.seed_spread.items():
+        print(f"{name}: Spearman rho between init seeds {args.seed} and the next: {rho:.3f}")
     for what, path in result.files.items():
         print(f"{what}: {path}")
     return 0
@@ -75,6 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "cells and report every proxy only on disjoint cells")
     p.add_argument("--holdout-seed", type=int, default=None,
                    help="which cells train the ensemble (default: --sample-seed + 1)")
+    p.add_argument("--more-seeds", default=None, metavar="S1,S2,...",
+                   help="also score every proxy with these init seeds and report <proxy>@<k>seeds "
+                        "rows (mean rank over the first k seeds; uncertainty of a score)")
     p.add_argument("--reference", action="store_true",
                    help="add the benchmark's precomputed proxy scores of the same cells "
                         "(NAS-Bench-Suite-Zero) as ref:<proxy> rows, a cross-check")
