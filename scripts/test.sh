@@ -26,3 +26,5 @@ trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 # each plugin is its own test root (its own conftest.py), as it would be in its own repository
 .venv/bin/python -m pytest plugins/zcnas-example/tests plugins/template/tests -q -rs -p no:cacheprovider
 .venv/bin/python -m pytest tests -q -rs "$@"
+# the device check's CPU half at its tiny size (issue 17): says that the GPU part was skipped
+bash scripts/device_check.sh --size tiny
