@@ -18,13 +18,15 @@
 #      at most: every step has a time limit inside --budget, default 480 s).
 # Without CUDA (CI: `--size tiny`) the same steps run on the CPU and the JSON and the output say
 # that the GPU part was skipped and why. Exit status 0 when every step passed its checks.
+# ZCNAS_CHECK_FORCE_INSTALL=1 takes the install branch without CUDA too (to try the device's
+# install path on a CPU machine, e.g. with PYTHON=<a bare venv's python>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 export PYTHONUNBUFFERED=1
 
 cuda=$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
-if [ "$cuda" = 1 ]; then
+if [ "$cuda" = 1 ] || [ "${ZCNAS_CHECK_FORCE_INSTALL:-0}" = 1 ]; then
     if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/zcnas-site .whl/*.whl
