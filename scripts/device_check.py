@@ -105,13 +105,19 @@ def _threads(size: dict[str, Any]) -> list[str]:
 class Check:
     """The JSON being built; written to disk after every step."""
 
-    def __init__(self, out_dir: Path, budget: float) -> None:
+    def __init__(self, out_dir: Path, budget: float, cuda: bool) -> None:
+        self.cuda = cuda
         self.path = out_dir / "device_check.json"
         self.deadline = time.monotonic() + budget
         self.data: dict[str, Any] = {"started": _now(), "steps": {}}
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
+
+    def limit(self, gpu_cap: float) -> float:
+        """A step's time limit: ``gpu_cap`` seconds on a GPU (a 10-minute lease), on a CPU
+        whatever is left of the budget; never more than is left."""
+        return min(gpu_cap, self.left()) if self.cuda else self.left()
 
     def step(self, name: str, rec: dict[str, Any]) -> None:
         self.data["steps"][name] = rec
@@ -157,7 +163,7 @@ def step_cuda_test(check: Check, cuda: bool) -> None:
         xml = Path(tmp) / "junit.xml"
         code, out, err, secs = _run([sys.executable, "-m", "pytest", *CUDA_TESTS, "-q", "-rs",
                                      "-p", "no:cacheprovider", f"--junitxml={xml}"],
-                                    timeout=min(240, check.left()))
+                                    timeout=check.limit(240))
         tests: dict[str, dict[str, str]] = {}
         if xml.is_file():
             for case in ET.parse(xml).getroot().iter("testcase"):
@@ -201,7 +207,7 @@ def step_bench(check: Check, device: str, size: dict[str, Any], cuda: bool) -> N
             "--batch-size", str(size["bench_batch"]), "--proxy", "gradsign,gradalign",
             "--repeats", str(size["repeats"]), "--variants", "channels_last", "--no-progress",
             *_threads(size)]
-    result = _json_step(check, "bench", args, min(300, check.left()))
+    result = _json_step(check, "bench", args, check.limit(300))
     if result is None:
         return
     summary = result["summary"]
@@ -230,7 +236,7 @@ def step_precision(check: Check, device: str, size: dict[str, Any]) -> None:
         code, out, err, secs = _run(
             [sys.executable, str(Path(__file__)), "precision", "--device", device,
              "--n", str(size["precision_n"]), "--batch-size", str(size["precision_batch"]),
-             "--out", str(out_file), *_threads(size)], timeout=min(240, check.left()))
+             "--out", str(out_file), *_threads(size)], timeout=check.limit(240))
         if code != 0 or not out_file.is_file():
             check.step("precision", {"ok": False, "seconds": secs, "returncode": code,
                                      "error": "timed out" if code is None else f"exit {code}",
@@ -247,7 +253,7 @@ def step_throughput(check: Check, device: str, size: dict[str, Any], workers: in
             "--batch-size", str(size["thr_batch"]), "--proxy", "gradsign",
             "--modes", size["thr_modes"], "--workers", str(workers), "--streams", str(workers),
             *_threads(size)]
-    result = _json_step(check, "throughput", args, min(300, check.left()))
+    result = _json_step(check, "throughput", args, check.limit(300))
     if result is None:
         return
     for rec in result["modes"].values():
@@ -442,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         size["threads"] = args.threads
     out_dir = Path(args.out or os.environ.get("OUT") or ROOT / "zcnas_out" / "device_check")
     out_dir.mkdir(parents=True, exist_ok=True)
-    check = Check(out_dir, args.budget or (480.0 if cuda else 1800.0))
+    check = Check(out_dir, args.budget or (480.0 if cuda else 1800.0), cuda)
     device = "cuda" if cuda else "cpu"
     workers = args.workers or size["ss_workers"]
     n = args.slice_size or size["ss_n"]

@@ -9,11 +9,12 @@ untimed first (warm-up), then ``repeats`` times, and the median is reported.
 
 ``variants=("channels_last",)`` also times each proxy on the model and batch in
 ``torch.channels_last`` memory format (``name@channels_last``, with ``rel_diff`` to the default
-score). It is the only layout/precision variant offered: on the CPU its GradSign sign counts
-agree with the default path as closely as the vectorised path agrees with the batch-1 loop (the
-sign dead-zone rule, ``tests/proxies_tests/test_gradsign_variants.py``), whereas bfloat16
-autocast changes 25-75% of the per-weight sign counts and the score by up to 1%, so AMP is not
-offered (``scripts/sign_precision.py`` measures both).
+score). It is a timing variant, not a scoring option (its values differ from the default path's
+by float rounding), and the only layout/precision variant offered: on the CPU its GradSign sign
+counts are as close to the batch-1 loop's as the default path's are (the sign dead-zone rule,
+``tests/proxies_tests/test_gradsign_variants.py``), whereas bfloat16 autocast changed 9-77% of
+the per-weight sign counts and the score by up to 1% on the nets measured, so no AMP variant
+exists (the device check's ``precision`` step measures both, on CUDA too).
 
 Peak memory is measured in a separate untimed run per method and net: on CUDA
 ``torch.cuda.max_memory_allocated`` above what was allocated before the call; on CPU (Linux) the
