@@ -31,6 +31,7 @@ import json
 import os
 from pathlib import Path
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,7 @@ SIZES: dict[str, dict[str, Any]] = {
     # OpenMP threads spin-wait on each other: one thread was 10x cheaper per net at batch 4.
     # a few nets and a tiny slice: CI, well under a minute on 2 cores
     "tiny": {"bench_n": 1, "bench_batch": 4, "repeats": 1, "precision_n": 1,
-             "precision_batch": 4, "thr_n": 3, "thr_batch": 4, "thr_modes": "serial,prefetch",
+             "precision_batch": 4, "thr_n": 2, "thr_batch": 4, "thr_modes": "serial,prefetch",
              "ss_n": 4, "ss_batch": 4, "ss_workers": 1, "threads": 1},
     # a CPU run by hand: minutes
     "small": {"bench_n": 3, "bench_batch": 64, "repeats": 3, "precision_n": 2,
@@ -78,10 +79,18 @@ def _tail(text: str, n: int = 2000) -> str:
     return text[-n:]
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+LAST_CPU: list[float] = [0.0]  # CPU seconds of the last _run's process tree
+
+
 def _run(cmd: Sequence[str], timeout: float, env: dict[str, str] | None = None
          ) -> tuple[int | None, str, str, float]:
-    """(returncode or None on timeout, stdout, stderr, seconds)."""
-    start = time.perf_counter()
+    """(returncode or None on timeout, stdout, stderr, seconds); its CPU time in LAST_CPU."""
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, start_new_session=True)
     try:
@@ -91,6 +100,7 @@ def _run(cmd: Sequence[str], timeout: float, env: dict[str, str] | None = None
         os.killpg(proc.pid, 9)  # the whole group: score-space's worker processes too
         out, err = proc.communicate()
         code = None
+    LAST_CPU[0] = _children_cpu() - cpu
     return code, out, err, time.perf_counter() - start
 
 
@@ -120,10 +130,12 @@ class Check:
         return min(gpu_cap, self.left()) if self.cuda else self.left()
 
     def step(self, name: str, rec: dict[str, Any]) -> None:
+        rec.setdefault("cpu_seconds", LAST_CPU[0])
         self.data["steps"][name] = rec
         self.write()
         status = "ok" if rec.get("ok") else ("skipped" if rec.get("skipped") else "FAILED")
-        print(f"device_check: {name}: {status} ({rec.get('seconds', 0):.1f} s)"
+        print(f"device_check: {name}: {status} ({rec.get('seconds', 0):.1f} s, "
+              f"{rec['cpu_seconds']:.1f} CPU s)"
               + (f": {rec['error']}" if rec.get("error") else ""), flush=True)
 
     def write(self) -> None:
@@ -465,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     print(f"device_check: size {size_name} on {device}, writing {check.path}", flush=True)
 
+    LAST_CPU[0] = 0.0
     step_cuda_test(check, cuda)
     for name, fn in [("bench", lambda: step_bench(check, device, size, cuda)),
                      ("precision", lambda: step_precision(check, device, size)),
@@ -475,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             check.step(name, {"ok": False, "skipped": True, "seconds": 0.0,
                               "error": "no time left in --budget"})
             continue
+        LAST_CPU[0] = 0.0
         try:
             fn()
         except Exception as exc:  # one broken step must not lose the others' figures
