@@ -33,3 +33,5 @@ trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir" "$site"; .venv/bin
 .venv/bin/python -m pytest plugins/zcnas-example/tests plugins/template/tests -q -rs -p no:cacheprovider
 .venv/bin/python -m pip uninstall -q -y zcnas-myproxy  # (and again on exit, whatever happened)
 .venv/bin/python -m pytest tests -q -rs "$@"
+# the device check's CPU half at its tiny size (issue 17): says that the GPU part was skipped
+bash scripts/device_check.sh --size tiny

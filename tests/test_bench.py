@@ -60,3 +60,21 @@ def test_cli_bench_writes_json(shared_data, tmp_path: Path,  # noqa: ANN001
 def test_cli_bench_unknown_proxy_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--proxy", "gradsine", "--no-progress"]) == 2
     assert "did you mean 'gradsign'" in capsys.readouterr().err
+
+
+def test_bench_channels_last_variant(shared_data) -> None:  # noqa: ANN001
+    result = bench(n=1, batch_size=4, proxies=["gradsign"], repeats=1, threads=1, loops=False,
+                   variants=["channels_last"], progress=False)
+    methods = result["nets"][0]["methods"]
+    assert list(methods) == ["floor", "gradsign", "gradsign@channels_last"]
+    rec = methods["gradsign@channels_last"]
+    assert rec["rel_diff"] == pytest.approx(
+        abs(rec["score"] - methods["gradsign"]["score"]) / methods["gradsign"]["score"])
+    assert rec["rel_diff"] < 1e-4  # the dead-zone rule (tests/proxies_tests/test_gradsign_variants.py)
+    assert result["summary"]["gradsign@channels_last"]["max_rel_diff"] == rec["rel_diff"]
+    assert "max rel diff to gradsign" in format_report(result)
+
+
+def test_bench_offers_no_amp_variant() -> None:
+    with pytest.raises(ZcnasError, match="use channels_last"):
+        bench(n=1, variants=["amp"])

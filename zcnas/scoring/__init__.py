@@ -1,5 +1,6 @@
 """Scoring: the one choke point (:func:`score_record`), cache keys, many-at-once scoring, the
-:class:`Evaluator` role for composite scores (ensembles, supernets), and ``zcnas bench``.
+:class:`Evaluator` role for composite scores (ensembles, supernets), ``zcnas bench`` and
+concurrent scoring of many small nets (:func:`throughput`).
 
 Layer: above ``proxies``, ``spaces``, ``storage`` and ``data``; below ``ensembles``,
 ``analysis`` and ``search``.
@@ -31,12 +32,19 @@ from zcnas.scoring._score import score
 from zcnas.scoring._score import score_model
 from zcnas.scoring._score import score_model_record
 from zcnas.scoring._score import score_record
+from zcnas.scoring._throughput import MODES as THROUGHPUT_MODES
+from zcnas.scoring._throughput import format_throughput
+from zcnas.scoring._throughput import score_overlapped
+from zcnas.scoring._throughput import score_processes
+from zcnas.scoring._throughput import score_serial
+from zcnas.scoring._throughput import throughput
 
 
 __all__ = [
-    "EVALUATORS", "Evaluator", "Scorable", "TAGS", "batch_key", "bench", "compute_score",
-    "failed_record", "finish_record", "format_bench", "fresh_model", "is_evaluator",
-    "isolated_rng", "list_scorers", "params_json", "register_evaluator", "resolve",
-    "resolve_device", "score", "score_key", "score_many", "score_model", "score_model_record",
-    "score_record", "stored_records", "tag",
+    "EVALUATORS", "Evaluator", "Scorable", "TAGS", "THROUGHPUT_MODES", "batch_key", "bench",
+    "compute_score", "failed_record", "finish_record", "format_bench", "format_throughput",
+    "fresh_model", "is_evaluator", "isolated_rng", "list_scorers", "params_json",
+    "register_evaluator", "resolve", "resolve_device", "score", "score_key", "score_many",
+    "score_model", "score_model_record", "score_overlapped", "score_processes", "score_record",
+    "score_serial", "stored_records", "tag", "throughput",
 ]

@@ -7,6 +7,15 @@ cross-entropy loss), each proxy's :meth:`Proxy.compute`, and for proxies that of
 Every timed call gets a freshly built model (building is not timed); each method is run once
 untimed first (warm-up), then ``repeats`` times, and the median is reported.
 
+``variants=("channels_last",)`` also times each proxy on the model and batch in
+``torch.channels_last`` memory format (``name@channels_last``, with ``rel_diff`` to the default
+score). It is a timing variant, not a scoring option (its values differ from the default path's
+by float rounding), and the only layout/precision variant offered: on the CPU its GradSign sign
+counts are as close to the batch-1 loop's as the default path's are (the sign dead-zone rule,
+``tests/proxies_tests/test_gradsign_variants.py``), whereas bfloat16 autocast changed 9-77% of
+the per-weight sign counts and the score by up to 1% on the nets measured, so no AMP variant
+exists (the device check's ``precision`` step measures both, on CUDA too).
+
 Peak memory is measured in a separate untimed run per method and net: on CUDA
 ``torch.cuda.max_memory_allocated`` above what was allocated before the call; on CPU (Linux) the
 process's peak RSS (VmHWM, reset through /proc/self/clear_refs) above the RSS before the call,
@@ -42,6 +51,8 @@ from zcnas.spaces import DEFAULT_SPACE
 from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 
+
+VARIANTS = ("channels_last",)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _GLIBC_DEFAULT_THRESHOLD = 128 * 1024
@@ -151,7 +162,7 @@ def _peak(fn: Callable[[], Any], device: str) -> int:
 def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = None,
           space: SearchSpace | str = DEFAULT_SPACE, device: str = "cpu", repeats: int = 3,
           seed: int = 0, data: str = "cifar10", threads: int | None = None, loops: bool = True,
-          progress: bool = True) -> dict[str, Any]:
+          variants: Sequence[str] = (), progress: bool = True) -> dict[str, Any]:
     """Time proxies on ``n`` seeded random networks of ``space``; returns a JSON-serialisable dict.
 
     Args:
@@ -165,6 +176,7 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
         seed: seeds the net sample and each net's initialisation.
         threads: ``torch.set_num_threads`` for the run (restored afterwards; default: as is).
         loops: also time ``reference`` (the per-sample loop) where a proxy has one.
+        variants: layout variants to time too (``channels_last``; see the module docstring).
 
     Returns a dict with the settings, ``nets`` (per net: arch, floor seconds and peak bytes, and per
     method: median seconds, ratio to the floor, peak bytes, score; for loops also
@@ -172,6 +184,10 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
     """
     if n < 1 or batch_size < 1 or repeats < 1:
         raise ZcnasError("bench needs --n, --batch-size and --repeats >= 1")
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ZcnasError(f"unknown bench variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)} "
+                         f"(AMP is not offered: it changes GradSign's signs)")
     device = resolve_device(device)
     space = get_space(space) if isinstance(space, str) else space
     names = list(proxies) if proxies else list_proxies()
@@ -182,14 +198,17 @@ def bench(*, n: int = 5, batch_size: int = 64, proxies: Sequence[str] | None = N
     try:
         with isolated_rng(device):
             return _bench(space, n, batch_size, instances, device, repeats, seed, data, loops,
-                          progress)
+                          tuple(variants), progress)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any], device: str,
-           repeats: int, seed: int, data: str, loops: bool, progress: bool) -> dict[str, Any]:
+           repeats: int, seed: int, data: str, loops: bool, variants: tuple[str, ...],
+           progress: bool) -> dict[str, Any]:
     batch = load_batch(data, batch_size).to(device)
+    batch_cl = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.targets,
+                     batch.num_classes, batch.source)
     archs = space.sample(n, seed=seed)
 
     def fresh(arch: dict) -> torch.nn.Module:
@@ -202,6 +221,9 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
         methods.append((name, lambda m, p=proxy: p.compute(m, batch)))
         if loops and callable(getattr(proxy, "reference", None)):
             methods.append((f"{name}:loop", lambda m, p=proxy: p.reference(m, batch)))
+        if "channels_last" in variants:
+            methods.append((f"{name}@channels_last", lambda m, p=proxy: p.compute(
+                m.to(memory_format=torch.channels_last), batch_cl)))
 
     nets: list[dict[str, Any]] = []
     steps = n * len(methods) * (repeats + 1)
@@ -233,6 +255,10 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
             if method.endswith(":loop"):
                 vec = row["methods"][method[:-5]]["seconds"]
                 rec["loop_over_vectorised"] = rec["seconds"] / vec
+            if "@" in method:
+                default = row["methods"][method.split("@")[0]]["score"]
+                rec["rel_diff"] = (None if rec["score"] is None or not default
+                                   else abs(rec["score"] - default) / abs(default))
         nets.append(row)
     # memory in a separate, untimed pass (the allocator settings it needs would slow timings)
     with _malloc_returns_memory():
@@ -258,6 +284,9 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
             summary[method]["median_loop_over_vectorised"] = statistics.median(
                 r["loop_over_vectorised"] for r in recs
             )
+        if "@" in method:
+            diffs = [r["rel_diff"] for r in recs]
+            summary[method]["max_rel_diff"] = None if None in diffs else max(diffs)
     return {
         "space": space.name,
         "device": device,
@@ -266,6 +295,7 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "n": n, "batch_size": batch_size, "repeats": repeats, "seed": seed, "data": data,
+        "variants": list(variants),
         "memory": _memory_method(device),
         "nets": nets,
         "summary": summary,
@@ -297,5 +327,7 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(
             f"  {method:<22}{rec['median_seconds']:>10.3f}{rec['median_ratio_floor']:>9.2f}"
             f"{'' if lv is None else f'{lv:.2f}':>10}{rec['max_peak_bytes'] / 2**20:>10.1f}"
+            + (f"  max rel diff to {method.split('@')[0]} {rec['max_rel_diff']:.1e}"
+               if rec.get("max_rel_diff") is not None else "")
         )
     return "\n".join(lines)
