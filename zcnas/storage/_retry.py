@@ -216,9 +216,10 @@ def with_retry(fn: Callable[[], T], url: str, doing: str) -> T:
                 raise storage_error(exc, url, doing, now - began) from sanitized(exc, url)
             if not warned:
                 warned = True
-                _logger.warning("database %s unavailable while %s (%s); retrying for up to "
-                                "%.0f s", _where(url), doing, clean(str(exc), url, 120),
-                                budget - (now - began))
+                root = next((e for e in chain(exc) if _transient_one(e)), exc)
+                _logger.warning("database %s unavailable while %s (%s: %s); retrying for up to "
+                                "%.0f s", _where(url), doing, type(root).__name__,
+                                clean(str(root), url, 120), budget - (now - began))
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
