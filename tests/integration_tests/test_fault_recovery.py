@@ -303,6 +303,19 @@ def test_full_disk_in_zcnas_run_is_retried_not_counted(sqlite_url: str,
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
 
 
+def test_zcnas_score_on_a_full_disk_is_one_line_naming_the_fix(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(RETRY_ENV, "0.3")
+    args = ["score", "--proxy", "params", "--storage", sqlite_url, "--data", "synthetic",
+            "--batch-size", "2", "--arch", get_space("nb201").key(get_space("nb201").arch_at(3))]
+    with failing_sql(writes):
+        code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "is full" in _one_clean_error(err) and "free space" in err
+    assert main(args) == 0  # space freed: the same command works
+
+
 # --- 3. exceptions of the proxy or the objective -------------------------------------------------
 def test_a_raising_proxy_fails_one_trial_per_cell_and_the_slice_goes_on(sqlite_url: str) -> None:
     space = get_space("nb201")
