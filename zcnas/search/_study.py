@@ -203,8 +203,10 @@ def fail_orphans(study: optuna.Study, seen: dict[int, float], grace: float) -> l
     beat: created, then their worker died before the first heartbeat.
 
     Optuna's ``fail_stale_trials`` only fails trials with a heartbeat row that is older than the
-    grace period (``RDBStorage._get_stale_trial_ids`` in optuna/storages/_rdb/storage.py skips
-    RUNNING trials without one), so such a trial would stay RUNNING for ever. A live worker
+    grace period (``RDBStorage._get_stale_trial_ids`` in optuna/optuna
+    optuna/storages/_rdb/storage.py skips RUNNING trials without one, on purpose: optuna PR
+    #4055 tests that a trial whose ``record_heartbeat`` was never called stays RUNNING), so such
+    a trial would stay RUNNING for ever. A live worker
     writes its first heartbeat right after creating the trial, so a RUNNING trial that this
     process has seen without a heartbeat row for ``grace`` seconds (``seen``: trial id ->
     ``time.monotonic()`` of the first sighting, kept by the caller) is failed. The clock is this
@@ -261,7 +263,8 @@ def _nonfinite(value: Any) -> bool:
 def _taken_over(exc: BaseException) -> bool:
     """True if ``exc`` (or what it was raised from) says another worker ended the trial: the
     storage refused the update (``UpdateFinishedTrialError``), or Optuna's tell found it
-    finished already (``ValueError("Cannot tell a FAIL trial.")``, optuna/study/_tell.py)."""
+    finished already (``ValueError("Cannot tell a FAIL trial.")``, optuna/study/_tell.py; the
+    crash of optuna issue #5470 when a live trial was failed as stale)."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
