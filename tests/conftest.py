@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -15,6 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 import torch
 
 import zcnas
@@ -73,6 +77,32 @@ def postgres_url() -> str:
 def storage_url(request: pytest.FixtureRequest) -> str:
     """Each test that takes it runs twice: on a fresh SQLite file and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@contextmanager
+def failing_sql(match: Callable[[str], bool], message: str = "database or disk is full",
+                times: int | None = None) -> Iterator[list[str]]:
+    """In this process, every SQL statement ``match`` accepts raises
+    ``sqlite3.OperationalError(message)`` (the first ``times`` of them, or all), exactly as
+    SQLite reports a full disk: SQLAlchemy wraps it in its ``OperationalError``. Yields the
+    statements failed so far."""
+    hits: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        if match(statement) and (times is None or len(hits) < times):
+            hits.append(statement)
+            raise sqlite3.OperationalError(message)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield hits
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+def writes(statement: str) -> bool:
+    """``failing_sql`` matcher: every write (a full disk fails writes, not reads)."""
+    return statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
 
 
 def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.nn.Module:

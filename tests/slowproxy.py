@@ -19,3 +19,18 @@ class SlowProxy(Proxy):
     def compute(self, model, batch):
         time.sleep(float(os.environ.get("SLOW_SECONDS", "0.2")))
         return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+@register_proxy("raise_test")
+class RaiseOnPool(Proxy):
+    """Test proxy: raises RuntimeError for cells whose last edge is avg_pool_3x3 (as a proxy
+    bug would), else the parameter count; sleeps $SLOW_SECONDS first."""
+
+    uses_data = False
+    uses_labels = False
+
+    def compute(self, model, batch):
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
+        if type(model.cells[0].edges["edge_2_3"]).__name__ == "AvgPool2d":
+            raise RuntimeError("raise_test: pooling cell")
+        return sum(p.numel() for p in model.parameters()) / 1e6

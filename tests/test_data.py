@@ -162,3 +162,45 @@ def test_identity_is_content_based() -> None:
     assert Batch(x, y, 10, "a").identity == Batch(x.clone(), y.clone(), 10, "b").identity
     assert Batch(x, y, 10, "a").identity != Batch(x + 1, y, 10, "a").identity
     assert Batch(x, y, 10, "a").identity != Batch(x, y.flip(0), 10, "a").identity
+
+
+# --- bad batches are rejected where they are made ---------------------------------------------------
+def _nan_pixel(x: torch.Tensor) -> torch.Tensor:
+    x = x.clone()
+    x[0, 1, 2, 3] = float("nan")
+    return x
+
+
+@pytest.mark.parametrize("inputs, targets, classes, message", [
+    (lambda x: torch.full_like(x, float("nan")), lambda y: y, 10, r"16384 non-finite input"),
+    (lambda x: torch.full_like(x, float("inf")), lambda y: y, 10, r"16384 non-finite input"),
+    (_nan_pixel, lambda y: y, 10, r"1 non-finite input value"),
+    (lambda x: x[:0], lambda y: y[:0], 10, r"is empty"),
+    (lambda x: x, lambda y: torch.arange(4) + 6, 3, r"labels range 6\.\.9 but num_classes is 3; "
+                                                    r"pass --num-classes 10"),
+    (lambda x: x, lambda y: y - 5, 10, r"labels range -5\.\."),
+    (lambda x: x, lambda y: y.float(), 10, r"targets must be integer class labels"),
+    (lambda x: x, lambda y: y[:3], 10, r"one label per sample \(4 inputs\)"),
+    (lambda x: x, lambda y: y, 0, r"num_classes must be a positive integer"),
+], ids=["all-nan", "all-inf", "one-nan-pixel", "empty", "labels-above", "labels-negative",
+        "float-labels", "too-few-labels", "no-classes"])
+def test_bad_batches_are_one_line_data_errors(inputs, targets, classes: int,  # noqa: ANN001
+                                              message: str) -> None:
+    x = torch.randn(4, 4, 32, 32)
+    y = torch.tensor([0, 1, 2, 1])
+    with pytest.raises(DataError, match=message) as info:
+        Batch(inputs(x), targets(y), classes, "test")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_data_files_are_rejected_when_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "nan.npz"
+    x = np.zeros((4, 8, 8, 3), dtype=np.float32)
+    x[1, 2, 3, 0] = np.nan
+    np.savez(path, x=x, y=np.array([0, 1, 2, 1]))
+    with pytest.raises(DataError, match="1 non-finite input value"):
+        load_batch(f"npz:{path}", batch_size=4)
+    labels = tmp_path / "labels.npz"
+    _write_npz(labels, n=20, classes=10)
+    with pytest.raises(DataError, match="num_classes is 3; pass --num-classes 10"):
+        load_batch(f"npz:{labels}", batch_size=20, num_classes=3)

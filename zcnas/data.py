@@ -13,6 +13,7 @@ Source names (``load_batch(source=...)``):
 
 from __future__ import annotations
 
+from dataclasses import InitVar
 from dataclasses import dataclass
 from dataclasses import field
 import hashlib
@@ -45,7 +46,7 @@ def data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Batch:
-    """One labelled minibatch.
+    """One labelled minibatch, checked once when it is made.
 
     Attributes:
         inputs: float tensor (N, C, H, W), already normalised.
@@ -53,6 +54,11 @@ class Batch:
         num_classes: number of classes of the task (sets the classifier width).
         identity: short content hash; equal batches have equal identities.
         source: where it came from (for records).
+
+    A batch that no proxy can score meaningfully raises ``DataError`` (one line naming the
+    fix): no samples, non-finite inputs (NaN/inf would give silent 0.0 or shifted scores),
+    targets that are not integers, not one per sample, or outside ``0 .. num_classes-1``.
+    Batches derived from a checked one (:meth:`to`, :meth:`split`) are not checked again.
     """
 
     inputs: torch.Tensor
@@ -60,8 +66,11 @@ class Batch:
     num_classes: int
     source: str
     identity: str = field(default="")
+    check: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check: bool) -> None:
+        if check:
+            validate_batch(self.inputs, self.targets, self.num_classes, self.source)
         if not self.identity:
             ident = batch_identity(self.inputs, self.targets, self.num_classes)
             object.__setattr__(self, "identity", ident)
@@ -72,7 +81,7 @@ class Batch:
     def to(self, device: str | torch.device) -> Batch:
         return Batch(
             self.inputs.to(device), self.targets.to(device), self.num_classes, self.source,
-            self.identity,
+            self.identity, check=False,
         )
 
     def resized(self, height: int, width: int) -> Batch:
@@ -90,9 +99,43 @@ class Batch:
     def split(self, chunk: int) -> list[Batch]:
         """Consecutive sub-batches of at most ``chunk`` samples (same identity as their parent)."""
         return [
-            Batch(x, y, self.num_classes, self.source, self.identity)
+            Batch(x, y, self.num_classes, self.source, self.identity, check=False)
             for x, y in zip(self.inputs.split(chunk), self.targets.split(chunk))
         ]
+
+
+def validate_batch(inputs: torch.Tensor, targets: torch.Tensor, num_classes: int,
+                   source: str = "") -> None:
+    """Raise ``DataError`` (one line naming the fix) unless ``inputs``/``targets`` form a
+    usable batch of ``num_classes`` classes (see :class:`Batch`)."""
+    where = f"batch from {source}" if source else "batch"
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise DataError(f"{where}: inputs and targets must be torch tensors, got "
+                        f"{type(inputs).__name__} and {type(targets).__name__}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise DataError(f"{where}: num_classes must be a positive integer, got {num_classes!r}; "
+                        f"pass --num-classes N")
+    n = int(inputs.shape[0]) if inputs.dim() > 0 else 0
+    if n == 0 or inputs.numel() == 0:
+        raise DataError(f"{where} is empty (inputs of shape {tuple(inputs.shape)}); give at "
+                        f"least one sample, e.g. --batch-size 64")
+    if targets.dim() != 1 or int(targets.shape[0]) != n:
+        raise DataError(f"{where}: targets of shape {tuple(targets.shape)} do not give one label "
+                        f"per sample ({n} inputs); pass targets of shape ({n},)")
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise DataError(f"{where}: targets must be integer class labels, got {targets.dtype}; "
+                        f"convert them with .long()")
+    if not inputs.is_floating_point():
+        raise DataError(f"{where}: inputs must be a float tensor, got {inputs.dtype}; "
+                        f"normalise the images first (e.g. load_batch does)")
+    bad = int((~torch.isfinite(inputs)).sum())
+    if bad:
+        raise DataError(f"{where} has {bad} non-finite input value(s) (NaN/inf) of "
+                        f"{inputs.numel()}; clean or re-export the data")
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= num_classes:
+        raise DataError(f"{where}: labels range {low}..{high} but num_classes is {num_classes}; "
+                        f"pass --num-classes {max(high + 1, num_classes)} or fix the labels")
 
 
 def batch_identity(inputs: torch.Tensor, targets: torch.Tensor, num_classes: int) -> str:

@@ -47,10 +47,10 @@ _APIS: dict[str, Any] = {}
 def _import_nats() -> Any:
     try:
         import nats_bench
-    except ImportError:
+    except ImportError as exc:
         raise DataError(
             "the 'nats' benchmark needs the nats_bench package: pip install 'zcnas[nats]'"
-        ) from None
+        ) from exc
     return nats_bench
 
 
@@ -72,7 +72,7 @@ def _open_api(path: str) -> Any:
     except Exception as exc:  # nats_bench raises ValueError/KeyError/pickle errors
         raise DataError(
             f"cannot read NATS-Bench tss from {p}: {type(exc).__name__}: {exc}; {_FIX}"
-        ) from None
+        ) from exc
     _APIS[path] = api
     return api
 
@@ -148,13 +148,13 @@ class NATSBenchmark(Benchmark):
             raise DataError(
                 f"NATS-Bench has no results file for {key!r} (index {idx}): {exc}; the folder "
                 f"is incomplete, {_FIX}"
-            ) from None
+            ) from exc
         except (KeyError, ValueError) as exc:
             raise DataError(
                 f"NATS-Bench has no {setting!r} results at hp={hp!r}"
                 f"{'' if trial_seed is None else f' for trial seed {trial_seed}'} for {key!r}: "
                 f"{type(exc).__name__}: {exc}"
-            ) from None
+            ) from exc
 
     # -- the Benchmark interface ------------------------------------------------------------
     def query(self, key: str, dataset: str = "cifar10", metric: str = "test", *,

@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         print("zcnas: interrupted; finished work is stored, run the same command to resume",
               file=sys.stderr)
         return 130
+    except Exception as exc:  # a database failure that surfaced through a library
+        from zcnas.storage import as_storage_error
+
+        error = as_storage_error(exc)
+        if error is None:
+            raise
+        print(f"zcnas: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from typing import Any
 
 from zcnas.cli._common import DEFAULT_SPACE
@@ -96,8 +97,15 @@ def _score_space(args: argparse.Namespace) -> int:
               f"({s['archs_per_second']:.2f} arch/s) [{s['storage']}]")
         for f in s["failures"]:
             print(f"FAIL\t{f['index']}\t{f['arch']}\t{f['reason']}")
-        for line in s["worker_errors"]:
-            print(f"zcnas: warning: {line}")
+    if s["worker_errors"]:
+        print(f"zcnas: error: {'; '.join(s['worker_errors'])}; run the same command again to "
+              f"check and finish the slice", file=sys.stderr)
+        return 1
+    if s["infrastructure_failures"]:
+        print(f"zcnas: error: {s['infrastructure_failures']} architecture(s) not scored because "
+              f"their workers kept dying or losing the database (FAIL lines); run again with a "
+              f"higher --max-retry", file=sys.stderr)
+        return 1
     if not s["done"]:
         print("zcnas: not finished: some trials are still RUNNING elsewhere or a worker died; "
               "run the same command again to finish")

@@ -178,13 +178,27 @@ def sampler_params(cls: type[BaseSampler]) -> list[str]:
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
 
-def make_sampler(cfg: RunConfig, seed: int) -> BaseSampler:
+def resume_seed(seed: int, n_existing: int) -> int:
+    """The seed of a run that resumes a study holding ``n_existing`` trials: ``seed`` itself
+    for a new study (so an uninterrupted run reproduces exactly), else a deterministic
+    function of both, so a resumed run does not replay the sequence of the first run (its
+    first proposals would be the architectures already evaluated)."""
+    if n_existing <= 0:
+        return int(seed)
+    digest = hashlib.sha256(f"zcnas-resume:{seed}:{n_existing}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
+
+
+def make_sampler(cfg: RunConfig, seed: int, n_existing: int = 0) -> BaseSampler:
     """The ``[sampler]`` class with its kwargs (``seed`` filled from the study seed if it takes
-    one)."""
+    one). Resuming a study that holds ``n_existing`` trials reseeds it with
+    :func:`resume_seed` (of the kwargs' own ``seed`` if given)."""
     cls = sampler_class(cfg.sampler.name)
     kwargs = dict(cfg.sampler.kwargs)
-    if "seed" in sampler_params(cls) and "seed" not in kwargs:
-        kwargs["seed"] = seed
+    if "seed" in sampler_params(cls):
+        base = kwargs.get("seed", seed)
+        if base is not None:
+            kwargs["seed"] = resume_seed(int(base), n_existing)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

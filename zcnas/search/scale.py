@@ -34,13 +34,17 @@ from collections.abc import Mapping
 import json
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from typing import Any
+import warnings
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import BaseSampler
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import torch
@@ -48,6 +52,7 @@ from tqdm.auto import tqdm
 
 from zcnas.data import Batch
 from zcnas.data import load_batch
+from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
 from zcnas.scoring import Scorable
 from zcnas.scoring import batch_key
@@ -61,7 +66,9 @@ from zcnas.search._objectives import ProxyObjective
 from zcnas.search._objectives import suggest_arch
 from zcnas.search._study import create_study
 from zcnas.search._study import describe_study
+from zcnas.search._study import is_infrastructure_failure
 from zcnas.search._study import optimize_exact
+from zcnas.search._study import repair
 from zcnas.search._study import retried_numbers
 from zcnas.search._study import set_trial_user_attrs
 from zcnas.search._study import trial_counts
@@ -69,6 +76,7 @@ from zcnas.spaces import SearchSpace
 from zcnas.spaces import get_space
 from zcnas.storage import ScoreCache
 from zcnas.storage import StudyLock
+from zcnas.storage import as_storage_error
 from zcnas.storage import default_storage
 from zcnas.storage import make_storage
 from zcnas.storage import params_hash
@@ -78,7 +86,8 @@ from zcnas.version import __version__
 
 _logger = logging.getLogger(__name__)
 __all__ = [
-    "ScoreSpaceConfig", "SliceObjective", "SliceSampler", "arch_index", "load_score_space",
+    "OutsideSliceError", "ScoreSpaceConfig", "SliceObjective", "SliceSampler", "arch_index",
+    "load_score_space",
     "parse_slice", "score_space", "study_name",
 ]
 
@@ -121,6 +130,10 @@ def study_name(space: SearchSpace, proxy: Scorable, batch: Batch, seed: int, sta
             f"{batch_key(proxy, batch)}:seed{seed}:{start}-{stop}")
 
 
+class OutsideSliceError(ZcnasError):
+    """A trial beyond the last architecture of its slice."""
+
+
 def _is_retry(trial: FrozenTrial) -> bool:
     return "failed_trial" in trial.system_attrs
 
@@ -155,9 +168,10 @@ class SliceSampler(BaseSampler):
                       if t.number < root and not _is_retry(t))
         index = self.start + earlier
         if index >= self.stop:
-            raise ZcnasError(f"trial {trial.number} of study {study.study_name} falls outside "
-                             f"the slice {self.start}:{self.stop}; was the study run with more "
-                             f"trials than architectures?")
+            raise OutsideSliceError(
+                f"trial {trial.number} of study {study.study_name} falls outside the slice "
+                f"{self.start}:{self.stop}; was the study run with more trials than "
+                f"architectures?")
         return index
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
@@ -173,6 +187,10 @@ class SliceObjective:
     is one transaction and the score cache already holds the rest: ``space_index``,
     ``arch_key``, ``cached``, ``seconds`` and, for a failed score, ``fail_reason`` (the trial
     returns NaN, so Optuna records it as FAIL).
+
+    A trial beyond the slice (possible only if a worker lost its study lock with its database
+    session, at the very end of a slice, while another worker allocated the same last slot) is
+    a FAIL with ``surplus = True``; the summary ignores it.
     """
 
     def __init__(self, inner: ProxyObjective) -> None:
@@ -180,7 +198,11 @@ class SliceObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         space = self.inner.space
-        arch = suggest_arch(trial, space)
+        try:
+            arch = suggest_arch(trial, space)
+        except OutsideSliceError as exc:
+            set_trial_user_attrs(trial, {"fail_reason": str(exc), "surplus": True})
+            return float("nan")
         rec = self.inner._score(self.inner.proxy, arch)
         attrs = {"space_index": arch_index(space, arch), "arch_key": rec.key.arch_key,
                  "cached": rec.cached, "seconds": rec.seconds}
@@ -204,8 +226,10 @@ def _worker(cfg: dict[str, Any]) -> int:
         optuna.logging.set_verbosity(cfg["optuna_verbosity"])
     try:
         url = cfg["storage"]
+        # the command reached the database before starting this worker: wait out an outage
         rdb = make_storage(url, heartbeat_interval=cfg["heartbeat_interval"],
-                           grace_period=cfg["grace_period"], max_retry=cfg["max_retry"])
+                           grace_period=cfg["grace_period"], max_retry=cfg["max_retry"],
+                           retry_connect=True)
         space: SearchSpace = cfg["space"]
         sampler = SliceSampler(space, cfg["start"], cfg["stop"])
         study = create_study(cfg["study_name"], storage=rdb, directions=[cfg["proxy"].direction],
@@ -221,11 +245,35 @@ def _worker(cfg: dict[str, Any]) -> int:
             torch.set_num_threads(old_threads)
 
 
-def _child(cfg: dict[str, Any]) -> None:  # pragma: no cover - runs in a spawned process
+EXIT_INTERRUPTED, EXIT_STORAGE, EXIT_CRASHED = 130, 3, 4
+
+
+def _child(cfg: dict[str, Any], report: Any) -> None:  # pragma: no cover - a spawned process
+    """A spawned worker: :func:`_worker`, with its end reported to the parent as one line on
+    ``report`` (a pipe) and an exit code, never a traceback (``-v`` logs it)."""
+    logging.basicConfig(level=cfg.get("log_level", logging.WARNING),
+                        format="%(levelname)s %(name)s: %(message)s")
+    code, message = 0, None
     try:
         _worker(cfg)
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        code = EXIT_INTERRUPTED
+    except Exception as exc:
+        error = as_storage_error(exc)
+        if error is not None:
+            code, message = EXIT_STORAGE, str(error)
+        elif isinstance(exc, ZcnasError):
+            code, message = EXIT_CRASHED, str(exc)
+        else:
+            code = EXIT_CRASHED
+            message = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+        _logger.debug("worker failed", exc_info=True)
+    if message is not None:
+        try:
+            report.send(message)
+        except OSError:
+            pass
+    raise SystemExit(code)
 
 
 class _Progress:
@@ -291,32 +339,63 @@ def _setup_study(cfg: dict[str, Any]) -> optuna.Study:
     return study
 
 
+def _failure(study: optuna.Study, trial: FrozenTrial, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Index, arch, reason and kind (``score``: the proxy failed; ``infrastructure``: workers
+    kept dying or losing the database, retries spent) of a FAIL trial that was not retried."""
+    space = cfg["space"]
+    index = trial.user_attrs.get("space_index")
+    if index is None:
+        try:
+            index = SliceSampler(space, cfg["start"], cfg["stop"]).index_for(study, trial)
+        except ZcnasError:
+            index = None
+    arch = trial.user_attrs.get("arch_key")
+    if arch is None and index is not None:
+        arch = space.key(space.arch_at(index))
+    if not is_infrastructure_failure(trial):
+        return {"index": index, "arch": arch, "reason": trial.user_attrs["fail_reason"],
+                "kind": "score"}
+    attempts = len(trial.system_attrs.get("retry_history", [])) + 1
+    return {"index": index, "arch": arch, "kind": "infrastructure",
+            "reason": f"not scored: {attempts} attempt(s) ended without a result (worker killed "
+                      f"or database lost) and the retries are spent; run again with a higher "
+                      f"--max-retry (now {cfg['max_retry']})"}
+
+
 def _summary(study: optuna.Study, cfg: dict[str, Any], before: int, seconds: float,
              ran_here: int | None) -> dict[str, Any]:
+    with StudyLock(cfg["storage"], cfg["study_name"]):
+        # a trial the workers could not finish is queued for the next run
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            repair(study, callback=RetryHeartbeatStaleTrialCallback(max_retry=cfg["max_retry"]))
     trials = study.get_trials(deepcopy=False)
     counts = trial_counts(study)
     retried = retried_numbers(trials)
-    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+    surplus = sum(1 for t in trials if t.user_attrs.get("surplus"))
+    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried
+              and not t.user_attrs.get("surplus")]
+    failures = [_failure(study, t, cfg) for t in failed]
     proxy, batch, space = cfg["proxy"], cfg["batch"], cfg["space"]
     keys = [space.key(space.arch_at(i)) for i in range(cfg["start"], cfg["stop"])]
     stored = stored_records(ScoreCache(cfg["storage"]), space, proxy, batch, cfg["seed"], keys)
     total = cfg["stop"] - cfg["start"]
+    finished = counts.finished - surplus
     return {
         "study_name": cfg["study_name"], "storage": redact(cfg["storage"]),
         "space": space.name, "proxy": proxy.name, "proxy_params": json.loads(params_json(proxy)),
         "batch_id": batch_key(proxy, batch), "seed": cfg["seed"],
         "start": cfg["start"], "stop": cfg["stop"], "total": total,
-        "finished": counts.finished, "complete": counts.complete,
-        "failed": counts.failed - counts.retried, "retried": counts.retried,
+        "finished": finished, "complete": counts.complete,
+        "failed": counts.failed - counts.retried - surplus, "retried": counts.retried,
         "running": counts.running, "waiting": counts.waiting,
         "stored_scores": len(stored),
-        "failures": [{"index": t.user_attrs.get("space_index"), "arch": t.user_attrs.get("arch_key"),
-                      "reason": t.user_attrs.get("fail_reason", "objective raised an exception")}
-                     for t in failed[:20]],
-        "done": counts.finished == total and counts.running == 0 and counts.waiting == 0,
-        "finished_during_run": counts.finished - before, "ran_here": ran_here,
+        "failures": failures[:20],
+        "infrastructure_failures": sum(f["kind"] == "infrastructure" for f in failures),
+        "done": finished == total and counts.running == 0 and counts.waiting == 0,
+        "finished_during_run": finished - before, "ran_here": ran_here,
         "workers": cfg["workers"], "seconds": seconds,
-        "archs_per_second": (counts.finished - before) / seconds if seconds > 0 else 0.0,
+        "archs_per_second": (finished - before) / seconds if seconds > 0 else 0.0,
     }
 
 
@@ -373,34 +452,60 @@ def score_space(space: SearchSpace | str, proxy: Scorable | str, *, storage: str
         "max_retry": max_retry, "torch_threads": torch_threads or (1 if workers > 1 else None),
         "study_name": study_name(space, proxy, batch, seed, int(start), stop),
         "optuna_verbosity": optuna.logging.get_verbosity(),
+        "log_level": logging.getLogger("zcnas").getEffectiveLevel(),
     }
     study = _setup_study(cfg)  # the first write; StorageError if the URL is unusable
     before = trial_counts(study).finished
     t0 = time.perf_counter()
     ran_here: int | None = None
     errors: list[str] = []
+    storage_errors: list[str] = []
     with _Progress(study, stop - start, progress):
         if workers == 1:
             ran_here = _worker(cfg)
         else:
-            errors = _run_children(cfg)
-    summary = _summary(study, cfg, before, time.perf_counter() - t0, ran_here)
+            errors, storage_errors = _run_children(cfg)
+    try:
+        summary = _summary(study, cfg, before, time.perf_counter() - t0, ran_here)
+    except StorageError:
+        if storage_errors:  # the workers' own words for the same outage
+            raise StorageError(storage_errors[0]) from None
+        raise
+    if storage_errors and not summary["done"]:
+        # workers lost the database and the work is not finished: say it once, as the error
+        raise StorageError(storage_errors[0])
     summary["worker_errors"] = errors
     if errors:
-        _logger.warning("%s; rerun the same command to finish", "; ".join(errors))
+        _logger.info("%s; rerun the same command to finish", "; ".join(errors))
     _logger.info("score-space %s: %d/%d finished", cfg["study_name"], summary["finished"],
                  summary["total"])
     return summary
 
 
-def _run_children(cfg: dict[str, Any]) -> list[str]:
-    """``workers`` spawned processes running :func:`_worker`; waits for all of them and returns
-    a line per worker that did not exit cleanly."""
+def _describe_exit(name: str, code: int | None, message: str | None) -> str:
+    if code is not None and code < 0:
+        try:
+            sig = signal.Signals(-code).name
+        except ValueError:
+            sig = str(-code)
+        return f"{name} was killed by {sig}"
+    if message:
+        return f"{name} stopped: {message}"
+    return f"{name} exited with code {code}"
+
+
+def _run_children(cfg: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``workers`` spawned processes running :func:`_worker`; waits for all of them. Returns
+    (a line per worker that did not exit cleanly, the storage errors the workers reported)."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_child, args=(cfg,), name=f"zcnas-score-space-{i}", daemon=False)
-             for i in range(cfg["workers"])]
+    pipes = [ctx.Pipe(duplex=False) for _ in range(cfg["workers"])]
+    procs = [ctx.Process(target=_child, args=(cfg, send), name=f"zcnas-score-space-{i}",
+                         daemon=False)
+             for i, (_recv, send) in enumerate(pipes)]
     for p in procs:
         p.start()
+    for _recv, send in pipes:
+        send.close()  # the children hold their ends
     try:
         for p in procs:
             p.join()
@@ -408,4 +513,18 @@ def _run_children(cfg: dict[str, Any]) -> list[str]:
         for p in procs:
             p.join(timeout=30)
         raise
-    return [f"{p.name} exited with code {p.exitcode}" for p in procs if p.exitcode != 0]
+    errors, storage = [], []
+    for p, (recv, _send) in zip(procs, pipes):
+        message = None
+        try:
+            if recv.poll():
+                message = recv.recv()
+        except (EOFError, OSError):
+            message = None
+        recv.close()
+        if p.exitcode == 0:
+            continue
+        if p.exitcode == EXIT_STORAGE and message:
+            storage.append(message)
+        errors.append(_describe_exit(p.name, p.exitcode, message))
+    return errors, storage

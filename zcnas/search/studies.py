@@ -62,6 +62,7 @@ from zcnas.search._report import report
 from zcnas.search._run_config import RunConfig
 from zcnas.search._run_config import load_run_config
 from zcnas.search._run_config import make_sampler
+from zcnas.search._run_config import resume_seed
 from zcnas.search._run_config import sampler_class
 from zcnas.search._run_config import sampler_names
 from zcnas.search._study import create_study
@@ -144,9 +145,12 @@ def _objective(built: _Built, cache: ScoreCache | None) -> ProxyObjective | Benc
     )
 
 
-def _sampler(built: _Built, seed: int, cache: ScoreCache) -> BaseSampler:
+def _sampler(built: _Built, seed: int, cache: ScoreCache, n_existing: int = 0) -> BaseSampler:
+    """The study's sampler; resuming a study of ``n_existing`` trials reseeds it
+    (:func:`~zcnas.search._run_config.resume_seed`) so it does not re-propose the first run's
+    architectures."""
     cfg = built.cfg
-    base = make_sampler(cfg, seed)
+    base = make_sampler(cfg, seed, n_existing)
     a = cfg.assist
     if a.mode == "none":
         return base
@@ -154,7 +158,8 @@ def _sampler(built: _Built, seed: int, cache: ScoreCache) -> BaseSampler:
     return ProxyPrescreenSampler(
         base, get_space(cfg.space.name, **cfg.space.params),
         resolve(a.proxy or "", **a.proxy_params), built.batch, n_candidates=a.n_candidates,
-        mode=a.mode, random_prob=a.random_prob, cache=cache, seed=seed,  # type: ignore[arg-type]
+        mode=a.mode, random_prob=a.random_prob, cache=cache,
+        seed=resume_seed(seed, n_existing),  # type: ignore[arg-type]
         proposals=a.proposals, population=a.population, tournament=a.tournament,  # type: ignore[arg-type]
         device=built.device, init_seed=a.init_seed,
     )
@@ -246,6 +251,9 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any, cache: Sco
     objective = _objective(built, cache)
     study = create_study(name, storage=rdb, directions=built.directions,
                          sampler=_sampler(built, seed, cache), score_cache=False)
+    n_existing = len(study.get_trials(deepcopy=False))
+    if n_existing:  # a resumed study: a fresh sequence, not a replay of the first run's
+        study.sampler = _sampler(built, seed, cache, n_existing)
     lock = StudyLock(url, name)
     with lock:
         if "zcnas_config_sha" not in study.user_attrs:
@@ -286,7 +294,10 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any, cache: Sco
         raise
     finally:
         bar.close()
-        finish_run(cache, run_id, status, ran)
+        try:
+            finish_run(cache, run_id, status, ran)
+        except ZcnasError as exc:  # the database is gone: the next run marks the row killed
+            _logger.warning("could not record the end of run %d (%s): %s", run_id, status, exc)
     counts = trial_counts(study)
     best_value: Any = None
     best_arch = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ import hashlib
 import json
 import math
 from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +21,16 @@ from sqlalchemy.orm import Session
 from zcnas.exceptions import StorageError
 from zcnas.storage import _migrate
 from zcnas.storage._models import ScoreModel
+from zcnas.storage._retry import sanitized
+from zcnas.storage._retry import storage_error
+from zcnas.storage._retry import with_retry
 from zcnas.storage._url import default_storage
 from zcnas.storage._url import get_engine
 from zcnas.storage._url import redact
 from zcnas.version import __version__
+
+
+T = TypeVar("T")
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -68,6 +76,14 @@ class ScoreRecord:
         return self.status == "complete"
 
 
+def _rollback(session: Session) -> None:
+    """Roll back, ignoring a connection that is already gone (the server rolled it back)."""
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        pass
+
+
 class ScoreCache:
     """Proxy scores in the ``zcnas_scores`` table of any SQLAlchemy database.
 
@@ -79,12 +95,11 @@ class ScoreCache:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_storage()
         self.engine = get_engine(self.url)
+        doing = "creating or upgrading the zcnas tables"
         try:
-            _migrate.upgrade(self.engine)
-        except SQLAlchemyError:
-            # another worker may have created the tables at the same moment
-            if _migrate.current_revision(self.engine) != _migrate.head_revision():
-                raise
+            with_retry(lambda: _migrate.upgrade(self.engine, url=self.url), self.url, doing)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, self.url, doing) from sanitized(exc, self.url)
         self.hits = 0
         self.misses = 0
 
@@ -93,20 +108,45 @@ class ScoreCache:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One session: commit on success, roll back on error, errors as ``StorageError``."""
+        """One session: commit on success, roll back on error, errors as ``StorageError``
+        (not retried: use :meth:`transaction` for that)."""
         session = Session(self.engine, expire_on_commit=False)
         try:
             yield session
             session.commit()
         except IntegrityError:
-            session.rollback()
+            _rollback(session)
             raise
         except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError(f"database error on {redact(self.url)}: {exc.__class__.__name__}: "
-                               f"{str(exc).splitlines()[0][:200]}") from exc
+            _rollback(session)
+            raise storage_error(exc, self.url, "using the zcnas tables") \
+                from sanitized(exc, self.url)
         finally:
             session.close()
+
+    def transaction(self, fn: Callable[[Session], T], doing: str = "using the zcnas tables") -> T:
+        """``fn(session)`` in one transaction (commit on success), the whole transaction retried
+        on transient errors (:func:`zcnas.storage.with_retry`); a database error ends as one-line
+        ``StorageError`` with a sanitized cause. ``IntegrityError`` propagates unchanged."""
+
+        def attempt() -> T:
+            session = Session(self.engine, expire_on_commit=False)
+            try:
+                out = fn(session)
+                session.commit()
+                return out
+            except BaseException:
+                _rollback(session)
+                raise
+            finally:
+                session.close()
+
+        try:
+            return with_retry(attempt, self.url, doing)
+        except (StorageError, IntegrityError):
+            raise
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, self.url, doing) from sanitized(exc, self.url)
 
     @staticmethod
     def _where(key: ScoreKey) -> list:
@@ -126,29 +166,33 @@ class ScoreCache:
         )
 
     def get(self, key: ScoreKey) -> ScoreRecord | None:
-        with self.session() as s:
-            row = s.scalars(select(ScoreModel).where(*self._where(key))).first()
-            if row is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            return self._record(row, key)
+        row = self.transaction(lambda s: s.scalars(select(ScoreModel).where(*self._where(key)))
+                               .first(), "reading the score cache")
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return self._record(row, key)
 
     def put(self, record: ScoreRecord) -> None:
         k = record.key
         value = record.value
         if value is not None and not math.isfinite(value):
             raise ValueError("non-finite scores are stored as failures (value=None, reason=...)")
-        row = ScoreModel(
-            space=k.space, arch_key=k.arch_key, proxy=k.proxy, proxy_version=k.proxy_version,
-            params_hash=k.params_hash, params_json=k.params_json, batch_id=k.batch_id,
-            batch_source=record.batch_source, batch_size=record.batch_size, seed=k.seed,
-            status=record.status, value=value, reason=record.reason, seconds=record.seconds,
-            device=record.device, zcnas_version=record.zcnas_version or __version__,
-        )
+
+        def add(s: Session) -> None:
+            s.add(ScoreModel(
+                space=k.space, arch_key=k.arch_key, proxy=k.proxy, proxy_version=k.proxy_version,
+                params_hash=k.params_hash, params_json=k.params_json, batch_id=k.batch_id,
+                batch_source=record.batch_source, batch_size=record.batch_size, seed=k.seed,
+                status=record.status, value=value, reason=record.reason, seconds=record.seconds,
+                device=record.device, zcnas_version=record.zcnas_version or __version__,
+            ))
+
         try:
-            with self.session() as s:
-                s.add(row)
+            # a retry after a commit whose acknowledgement was lost meets its own row: the
+            # unique key makes the write idempotent
+            self.transaction(add, "storing a score")
         except IntegrityError:
             pass  # another worker stored the same key first; keep its value
 
@@ -159,19 +203,18 @@ class ScoreCache:
         ph = params_hash(json.loads(params_json))
         wanted = set(arch_keys) if arch_keys is not None else None
         out: dict[str, ScoreRecord] = {}
-        with self.session() as s:
-            rows = s.scalars(select(ScoreModel).where(
-                ScoreModel.space == space, ScoreModel.proxy == proxy,
-                ScoreModel.proxy_version == proxy_version, ScoreModel.params_hash == ph,
-                ScoreModel.batch_id == batch_id, ScoreModel.seed == seed,
-            )).all()
-            for row in rows:
-                if wanted is None or row.arch_key in wanted:
-                    key = ScoreKey(space, row.arch_key, proxy, proxy_version, params_json,
-                                   batch_id, seed)
-                    out[row.arch_key] = self._record(row, key)
+        rows = self.transaction(lambda s: s.scalars(select(ScoreModel).where(
+            ScoreModel.space == space, ScoreModel.proxy == proxy,
+            ScoreModel.proxy_version == proxy_version, ScoreModel.params_hash == ph,
+            ScoreModel.batch_id == batch_id, ScoreModel.seed == seed,
+        )).all(), "reading the score cache")
+        for row in rows:
+            if wanted is None or row.arch_key in wanted:
+                key = ScoreKey(space, row.arch_key, proxy, proxy_version, params_json,
+                               batch_id, seed)
+                out[row.arch_key] = self._record(row, key)
         return out
 
     def count(self) -> int:
-        with self.session() as s:
-            return len(s.scalars(select(ScoreModel.id)).all())
+        return len(self.transaction(lambda s: s.scalars(select(ScoreModel.id)).all(),
+                                    "counting scores"))

@@ -11,6 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 
 from zcnas.exceptions import StorageError
+from zcnas.storage._retry import clean
+from zcnas.storage._retry import sanitized
+from zcnas.storage._retry import with_retry
 
 
 DEFAULT_STORAGE = "sqlite:///zcnas.db"
@@ -82,32 +85,46 @@ def driver_url(url: str) -> str:
     return url if fixed is parsed else fixed.render_as_string(hide_password=False)
 
 
-def get_engine(url: str) -> Engine:
-    """A cached engine for ``url``; raises ``StorageError`` (password hidden) if unusable."""
+def get_engine(url: str, *, retry: bool = False) -> Engine:
+    """A cached engine for ``url``; raises ``StorageError`` (password hidden, cause kept as a
+    sanitized copy) if unusable.
+
+    The first connection of this process to ``url`` fails at once (a wrong URL or a server that
+    is not running is reported without waiting), unless ``retry``: the caller knows the database
+    was reachable (e.g. a worker the command started after connecting), so transient errors are
+    retried for ``$ZCNAS_DB_RETRY_SECONDS`` (:func:`zcnas.storage.with_retry`).
+    """
     if url in _ENGINES:
         return _ENGINES[url]
     try:
         parsed = make_url(url)
-    except Exception:
+    except Exception as exc:
         raise StorageError(
             f"malformed database URL {redact(url)!r}; use e.g. sqlite:///zcnas.db or "
             f"postgresql+psycopg2://user@127.0.0.1:5432/db"
-        ) from None
+        ) from sanitized(exc, url)
     parsed = _default_driver(parsed)
     kwargs: dict = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}
     else:
         kwargs["connect_args"] = {"connect_timeout": 10} if "psycopg" in parsed.drivername else {}
-    try:
+
+    def connect() -> Engine:
         engine = tune_sqlite(sqlalchemy.create_engine(parsed, **kwargs))
         with engine.connect():
             pass
+        return engine
+
+    try:
+        engine = with_retry(connect, url, "connecting") if retry else connect()
+    except StorageError:
+        raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = clean(str(exc), url) or type(exc).__name__
         raise StorageError(
-            f"cannot open database {redact(url)}: {first[:200]}; check the URL, that the "
+            f"cannot open database {redact(url)}: {first}; check the URL, that the "
             f"server is running and reachable, and that its driver is installed"
-        ) from None
+        ) from sanitized(exc, url)
     _ENGINES[url] = engine
     return engine
