@@ -31,6 +31,7 @@ from zcnas.exceptions import InvalidArchError
 from zcnas.spaces._base import Arch
 from zcnas.spaces._base import SearchSpace
 from zcnas.spaces._nb201 import ReLUConvBN
+from zcnas.spaces._nb201 import ResNetBasicBlock  # xautodl ResNetBasicblock, stride 2
 from zcnas.spaces._registry import register_space
 
 
@@ -85,21 +86,6 @@ class SizeCell(nn.Module):
         return nodes[-1]
 
 
-class SizeResBlock(nn.Module):
-    """xautodl ``ResNetBasicblock`` at stride 2: two 3x3 ReLU-conv-BN (the first strided) plus
-    a 2x2 average-pool + 1x1 conv shortcut."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
-        self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
-            nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
 class NATSSizeNetwork(nn.Module):
@@ -112,7 +98,7 @@ class NATSSizeNetwork(nn.Module):
         layers: list[nn.Module] = []
         c_prev = channels[0]
         for i, c in enumerate(channels):
-            layers.append(SizeResBlock(c_prev, c) if i % 2 else SizeCell(c_prev, c))
+            layers.append(ResNetBasicBlock(c_prev, c) if i % 2 else SizeCell(c_prev, c))
             c_prev = c
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))

@@ -39,6 +39,7 @@ from torch import nn
 from zcnas.exceptions import InvalidArchError
 from zcnas.spaces._base import Arch
 from zcnas.spaces._base import SearchSpace
+from zcnas.spaces._nb201 import ReLUConvBN
 from zcnas.spaces._registry import register_space
 
 
@@ -63,13 +64,6 @@ def _kaiming_init(module: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
 
 
 class Zero(nn.Module):
