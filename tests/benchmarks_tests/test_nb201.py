@@ -61,7 +61,7 @@ def test_no_simulated_training_time(bench: NB201Benchmark) -> None:
 
 
 def test_unknown_dataset_metric_arch(bench: NB201Benchmark) -> None:
-    with pytest.raises(DataError, match="unknown NB201 dataset 'svhn'; choose cifar10"):
+    with pytest.raises(DataError, match="unknown nb201 dataset 'svhn'; choose cifar10"):
         bench.query(BEST_C10, "svhn")
     with pytest.raises(DataError, match="unknown NB201 metric 'loss'; choose test"):
         bench.query(BEST_C10, "cifar10", "loss")
@@ -92,7 +92,7 @@ def test_custom_csv_via_path(tmp_path: Path) -> None:
     assert bench.keys() == [RESNET, BEST_C10]
     assert bench.keys("cifar100") == [RESNET, BEST_C10]  # the base class's keys(dataset) contract
     assert bench.keys("imagenet16") == []  # no such column in this table
-    with pytest.raises(DataError, match="unknown NB201 dataset"):
+    with pytest.raises(DataError, match="unknown nb201 dataset"):
         bench.keys("mnist")
     assert bench.query(RESNET) == 91.5
     assert bench.query(RESNET, "cifar100") == 66.25

@@ -284,7 +284,7 @@ def test_experiment_dir_runs_a_nas_experiment(tiny_batch, space, sqlite_url, tmp
     (dict(n_trials=0), "n_trials must be at least 1"),
     (dict(assisted=True), "needs both a proxy and a benchmark"),
     (dict(strategy="TPE", assisted=True, benchmark="nb201"), "not for TPE"),
-    (dict(benchmark="nb201", dataset="mnist"), "unknown NB201 dataset"),
+    (dict(benchmark="nb201", dataset="mnist"), "unknown nb201 dataset"),
 ])
 def test_bad_input_is_rejected_before_the_database(call, message, tiny_batch, tmp_path,
                                                    shared_data):

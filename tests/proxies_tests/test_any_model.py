@@ -257,7 +257,12 @@ MODEL_CASES: dict[str, Callable[[], nn.Module]] = {
     "vit_sdpa_dropout": lambda: models.vit_small(attention="sdpa", dropout=0.1),
     "convnext": lambda: models.convnext_small(),
 }
+STAGES = (r"^AZ-NAS \(az_expressivity, az_progressivity, az_trainability\) reads stage "
+          r"features and needs a model with a `stem` module .*; {} has none$")
+MODEL_CLASS = {"resnet18": "ResNet", "mobilenetv2": "MobileNetV2", "convnext": "ConvNeXt",
+               **{m: "ViT" for m in ("vit_mha", "vit_manual", "vit_sdpa", "vit_sdpa_dropout")}}
 NO_RELU = r"^naswot needs nn\.ReLU activations .* no nn\.ReLU module \(its activations: {}\)"
+NO_RELU_MAP = r"^{} found no nn\.ReLU with a 4-D input in the forward pass"
 RANDOM = r"^per-sample gradients need a deterministic forward, but the model draws random numbers"
 BOUNDED = r"^synflow needs activations unbounded above: .* saturates ReLU6 'stem\.2'"
 # (proxy, model) -> regex of the ScoreError; every other pair must give a finite float
@@ -265,10 +270,26 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     ("naswot", "mobilenetv2"): NO_RELU.format("ReLU6"),
     **{("naswot", m): NO_RELU.format("GELU") for m in MODEL_CASES if m.startswith(("vit", "conv"))},
     ("synflow", "mobilenetv2"): BOUNDED,
-    **{(p, "vit_sdpa_dropout"): RANDOM for p in ("gradsign", "gradalign", "lga")},
+    **{(p, "vit_sdpa_dropout"): RANDOM for p in ("gradsign", "gradalign", "lga", "knas",
+                                                 "tenas_ntk")},
+    # AZ-NAS's three feature components read the stem and cells of a zcnas cell network
+    **{(p, m): STAGES.format(MODEL_CLASS[m]) for m in MODEL_CASES
+       for p in ("az_expressivity", "az_progressivity", "az_trainability")},
+    ("tenas_regions", "mobilenetv2"): NO_RELU_MAP.format("tenas_regions"),
+    **{("swap", m): NO_RELU_MAP.format("swap") for m in MODEL_CASES if m != "resnet18"},
+    **{("tenas_regions", m): r"^tenas_regions feeds 3x3 crops and .* cannot take them \(.*\); "
+       r"raise crop$" for m in MODEL_CASES if m.startswith(("vit", "conv"))},
+    **{("vkdnw", m): r"^vkdnw reads per-sample gradients of parameters of Conv2d .* belongs to "
+       r"LayerNorm" for m in MODEL_CASES if m.startswith(("vit", "conv"))},
+    **{("zen", m): r"^zen reads the feature map before global average pooling and found no "
+       r"nn\.AdaptiveAvgPool2d" for m in MODEL_CASES if m.startswith(("vit", "conv"))},
 }
 BUILTINS = {"fisher", "flops", "grad_norm", "gradalign", "gradsign", "grasp", "jacob_cov", "lga",
-            "naswot", "params", "snip", "synflow", "zico"}
+            "naswot", "params", "snip", "synflow", "zico", "az_complexity", "az_expressivity",
+            "az_progressivity", "az_trainability", "knas", "meco", "swap", "tenas_ntk",
+            "tenas_regions", "vkdnw", "zen"}
+# the 8-image batch of these tests is below swap's default 16 samples
+PARAMS: dict[str, dict[str, int]] = {"swap": {"samples": 8}}
 # ensembles combine cached member scores over a reference pool of a search space, not a model
 ENSEMBLES = {"ensemble", "learned_ensemble"}
 
@@ -286,7 +307,7 @@ def score(proxy_name: str, factory: Callable[[], nn.Module], batch: Batch) -> fl
     """What the scoring choke point does: seed, build, train mode, check, compute."""
     torch.manual_seed(0)
     model = factory().train()
-    proxy = get_proxy(proxy_name)
+    proxy = get_proxy(proxy_name, **PARAMS.get(proxy_name, {}))
     proxy.check_model(model)
     return float(proxy.compute(model, batch))
 

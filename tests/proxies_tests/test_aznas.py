@@ -18,6 +18,7 @@ from zcnas.data import Batch
 from zcnas.data import synthetic_batch
 from zcnas.exceptions import ScoreError
 from zcnas.proxies import _aznas
+from zcnas.scoring import compute_score
 
 
 class Tiny(nn.Module):
@@ -134,18 +135,18 @@ def test_components_share_one_computation_and_are_data_free(batch16: Batch,
     real = _aznas.compute_components
     monkeypatch.setattr(_aznas, "compute_components", lambda m, b: calls.append(1) or real(m, b))
     _aznas._CACHE.clear()
-    values = {name: zcnas.evaluate.compute_score(zcnas.get_space("nb201"), zcnas.get_proxy(name),
+    values = {name: compute_score(zcnas.get_space("nb201"), zcnas.get_proxy(name),
                                                  zcnas.get_space("nb201").parse(RESNET), batch16, 0)
               for name in ("az_expressivity", "az_progressivity", "az_trainability")}
     assert len(calls) == 1
     other = Batch(torch.randn(batch16.inputs.shape), batch16.targets, 10, "noise")
-    again = zcnas.evaluate.compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
+    again = compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
                                          zcnas.get_space("nb201").parse(RESNET), other, 0)
     assert again == values["az_expressivity"] and len(calls) == 1
     # another seed or another arch is a different computation
-    zcnas.evaluate.compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
+    compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
                                  zcnas.get_space("nb201").parse(RESNET), batch16, 1)
-    zcnas.evaluate.compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
+    compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
                                  zcnas.get_space("nb201").parse(BEST_C10), batch16, 0)
     assert len(calls) == 3
 
@@ -159,7 +160,7 @@ def test_identity_cell_is_a_failed_trainability_score(batch16: Batch) -> None:
 
 
 def test_complexity_is_the_nb201_flops() -> None:
-    assert round(zcnas.evaluate.compute_score(
+    assert round(compute_score(
         zcnas.get_space("nb201"), zcnas.get_proxy("az_complexity"),
         zcnas.get_space("nb201").parse(BEST_C10), synthetic_batch(2), 0), 2) == 153.27
 

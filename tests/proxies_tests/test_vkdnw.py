@@ -17,6 +17,7 @@ from zcnas.data import synthetic_batch
 from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies import _vkdnw
+from zcnas.scoring import compute_score
 
 
 def tiny() -> nn.Module:
@@ -126,14 +127,14 @@ def test_single_variant_orders_by_tensor_count_first(batch16: Batch,
     _vkdnw._SHARED.clear()
     space = zcnas.get_space("nb201")
     arch = space.parse(BEST_C10)
-    entropy = zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw", variant="entropy"),
+    entropy = compute_score(space, zcnas.get_proxy("vkdnw", variant="entropy"),
                                            arch, small(batch16), 0)
-    single = zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw"), arch, small(batch16), 0)
+    single = compute_score(space, zcnas.get_proxy("vkdnw"), arch, small(batch16), 0)
     tensors = len(list(build(BEST_C10).parameters()))
     assert single == pytest.approx(tensors + entropy / math.log(9), rel=1e-12)
     assert len(calls) == 1  # the two variants share one computation
     other = Batch(small(batch16).inputs.flip(0), small(batch16).targets, 10, "flipped")
-    zcnas.evaluate.compute_score(space, zcnas.get_proxy("vkdnw"), arch, other, 0)
+    compute_score(space, zcnas.get_proxy("vkdnw"), arch, other, 0)
     assert len(calls) == 2  # it uses data: another batch is another computation
 
 

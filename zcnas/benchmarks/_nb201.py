@@ -96,8 +96,7 @@ class NB201Benchmark(Benchmark):
         """(column name, table) behind ``dataset``/``metric``."""
         if metric.startswith("column:"):
             return metric[7:], "main"
-        if dataset not in DATASETS:
-            raise DataError(f"unknown NB201 dataset {dataset!r}; choose {', '.join(DATASETS)}")
+        self.dataset(dataset)  # DataError naming the choices
         if metric == "test":
             return f"{dataset}_test", "main"
         if metric in ("test_12ep", "valid_12ep"):

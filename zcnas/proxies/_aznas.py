@@ -94,7 +94,8 @@ def compute_components(model: nn.Module, batch: Batch) -> dict[str, float]:
     """
     kaiming_normal_init(model, "fan_in")
     model.train()
-    feats = stage_features(model, gaussian_inputs(batch))
+    feats = stage_features(model, gaussian_inputs(batch),
+                           "AZ-NAS (az_expressivity, az_progressivity, az_trainability)")
     ent = np.array([isotropy_entropy(f) for f in feats])
     expressivity = float(np.sum(ent))
     progressivity = float(np.min(ent[1:] - ent[:-1]))

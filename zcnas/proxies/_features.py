@@ -11,13 +11,14 @@ from torch import nn
 from zcnas.exceptions import ScoreError
 
 
-def stage_features(model: nn.Module, inputs: torch.Tensor) -> list[torch.Tensor]:
+def stage_features(model: nn.Module, inputs: torch.Tensor, who: str) -> list[torch.Tensor]:
     """``[stem(x), cell_1(.), ..., cell_L(.)]``: the stem output and the output of every block
     of ``model.cells`` in order (the AZ-NAS ``extract_cell_features`` of an NB201 network, whose
-    ``cells`` holds the 15 cells and the 2 reduction blocks). Autograd graph kept."""
+    ``cells`` holds the 15 cells and the 2 reduction blocks). Autograd graph kept. ``who`` names
+    the proxy in the ``ScoreError`` for a model without them."""
     stem, cells = getattr(model, "stem", None), getattr(model, "cells", None)
     if not isinstance(stem, nn.Module) or not isinstance(cells, (nn.Sequential, nn.ModuleList)):
-        raise ScoreError(f"this proxy reads stage features and needs a model with a `stem` module "
+        raise ScoreError(f"{who} reads stage features and needs a model with a `stem` module "
                          f"and a `cells` nn.Sequential/ModuleList (as zcnas NB201 networks); "
                          f"{type(model).__name__} has none")
     feats = [stem(inputs)]

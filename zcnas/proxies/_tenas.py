@@ -23,6 +23,7 @@ from torch import nn
 
 from zcnas.data import Batch
 from zcnas.exceptions import DataError
+from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies._base import Proxy
 from zcnas.proxies._features import relu_codes
@@ -187,8 +188,13 @@ class TenasRegionsProxy(Proxy):
     def patterns(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """The (batches x samples, units) boolean pattern matrix of this proxy."""
         model.train()
-        return torch.cat([relu_codes(model, random_crops(batch, self.samples, self.crop),
-                                     "tenas_regions") for _ in range(self.batches)])
+        try:
+            return torch.cat([relu_codes(model, random_crops(batch, self.samples, self.crop),
+                                         "tenas_regions") for _ in range(self.batches)])
+        except RuntimeError as err:  # e.g. a patch embedding larger than the crop
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ScoreError(f"tenas_regions feeds {self.crop}x{self.crop} crops and "
+                             f"{type(model).__name__} cannot take them ({first}); raise crop") from err
 
     def compute(self, model: nn.Module, batch: Batch) -> float:
         return float(distinct_rows(self.patterns(model, batch)))
