@@ -106,6 +106,8 @@ def test_training_saves_a_keyed_checkpoint_and_finds_it_again(space: NB201Space,
     assert res.trained_now and res.path == oneshot.checkpoint_path(tmp_path, res.key, 2)
     state = oneshot.load_checkpoint(res.path)
     assert state["meta"]["space"] == space.cache_name and state["progress"]["epoch"] == 2
+    kept = oneshot.load_checkpoint(res.path.with_name("e1.pt"))
+    assert kept["progress"]["epoch"] == 1 and kept["meta"]["config"]["epochs"] == 1
     assert [h["epoch"] for h in res.history] == [1, 2] and res.cpu_seconds > 0
     init = oneshot.Supernet(space, 4, seed=0).state_dict()
     assert any(not torch.equal(init[k], v) for k, v in state["model"].items())
@@ -119,7 +121,7 @@ def test_training_saves_a_keyed_checkpoint_and_finds_it_again(space: NB201Space,
     # a longer run continues the 2-epoch checkpoint instead of starting over
     longer = oneshot.train_supernet(space, _config(3), artifact_dir=tmp_path, progress=False,
                                     split=split)
-    assert longer.resumed_from in ("e2.pt", "partial-e2.pt")  # both hold the 2-epoch state
+    assert longer.resumed_from == "e2.pt"
     assert [h["epoch"] for h in longer.history] == [1, 2, 3]
 
 
@@ -143,6 +145,7 @@ def test_ctrl_c_saves_and_the_rerun_resumes_to_the_same_weights(space: NB201Spac
     resumed = oneshot.train_supernet(space, _config(2), artifact_dir=tmp_path / "b",
                                      progress=False, split=split)
     assert resumed.trained_now and resumed.resumed_from == "partial-e2.pt"
+    assert not (folder / "partial-e2.pt").exists()  # done: the final checkpoint holds it
     a, b = _weights(straight.path), _weights(resumed.path)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored

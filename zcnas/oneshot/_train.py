@@ -399,8 +399,11 @@ def train_supernet(space: SearchSpace, config: SupernetConfig, *, seed: int = 0,
             epoch, step_in_epoch = epoch + 1, 0
             state = snapshot()
             if epoch in set(keep_epochs) or epoch == config.epochs:
-                _save(checkpoint_path(root, key, epoch), state)
-            _save(partial, state)
+                kept = {**state, "meta": {**meta, "config": {**meta["config"], "epochs": epoch}}}
+                _save(checkpoint_path(root, key, epoch), kept)
+            if epoch < config.epochs:
+                _save(partial, state)
+    partial.unlink(missing_ok=True)  # the final checkpoint holds the same state
     bar.close()
     state = load_checkpoint(final)
     return TrainResult(final, key, config.epochs, state["cpu_seconds"], state["wall_seconds"],
