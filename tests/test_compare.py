@@ -223,3 +223,54 @@ def test_paired_test_brackets_the_mean_difference() -> None:
     assert t["wilcoxon_p"] == pytest.approx(0.03125)  # all 6 positive: exact 2 / 2**6
     same = paired_test([93.0, 94.0], [93.0, 94.0])
     assert same["mean_diff"] == 0 and same["wilcoxon_p"] == 1.0
+
+
+def _register_setup_evaluator() -> None:
+    """``test_setup_cost``: ``params`` as an evaluator with a one-time setup of 1000 s."""
+    from zcnas.scoring import EVALUATORS
+    from zcnas.scoring import Evaluator
+    from zcnas.scoring import register_evaluator
+    from zcnas.scoring import score_record
+
+    if EVALUATORS.is_registered("test_setup_cost"):
+        return
+
+    @register_evaluator("test_setup_cost")
+    class SetupCost(Evaluator):
+        uses_data = False
+        uses_labels = False
+
+        def setup_seconds(self, space, batch, *, seed, cache=None) -> float:  # noqa: ANN001
+            return 1000.0
+
+        def evaluate(self, space, arch, batch, *, seed, device, cache):  # noqa: ANN001, ANN201
+            rec = score_record(space, "params", arch, batch, seed=seed, device=device)
+            return rec.value, rec.reason, 0.5
+
+
+def test_an_evaluators_setup_is_charged_once_per_run(sqlite_url: str, tmp_path: Path) -> None:
+    """A supernet's training (``setup_seconds``) enters the honest seconds once per run, on top
+    of the per-architecture seconds; the paper convention charges neither."""
+    _register_setup_evaluator()
+    cfg = {"compare": {"name": "setup", "seeds": 1, "budget_queries": 3, "n_candidates": 2,
+                       "algorithms": ["rs"], "modes": ["vanilla", "sn"],
+                       "budget_seconds": {"cifar10": 1e6}},
+           "data": {"source": "synthetic", "batch_size": 4},
+           "algorithm": {"rs": {"backend": "optuna", "sampler": "RandomSampler"}},
+           "mode": {"sn": {"proxy": "test_setup_cost"}}}
+    compare(cfg, storage=sqlite_url, out=tmp_path)
+    cells = _read(tmp_path / "cells.csv")
+    assert {r["mode"] for r in cells} == {"vanilla", "test_setup_cost-assisted"}
+    for r in cells:
+        if r["mode"] == "vanilla":
+            assert float(r["proxy_seconds"]) == 0
+            continue
+        evals = int(r["proxy_evals"])
+        assert 3 <= evals <= 6  # 2 candidates per query, each charged once
+        assert float(r["proxy_seconds"]) == pytest.approx(1000.0 + 0.5 * evals)
+
+
+def test_the_shipped_oneshot_compare_file_loads() -> None:
+    cfg = load_compare(STUDIES / "oneshot_assisted_nb201.toml")
+    assert [m.proxy for m in cfg.modes] == [None, "oneshot"]
+    assert cfg.modes[1].proxy_params["epochs"] == 1 and len(cfg.cells()) == 2 * 2 * 2

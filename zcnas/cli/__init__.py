@@ -26,6 +26,7 @@ COMMANDS = [
     "zcnas.cli._run",        # run, report
     "zcnas.cli._scale",      # score-space
     "zcnas.cli._compare",    # compare
+    "zcnas.cli._oneshot",    # oneshot train
 ]
 
 
