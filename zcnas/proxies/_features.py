@@ -14,8 +14,13 @@ from zcnas.exceptions import ScoreError
 def stage_features(model: nn.Module, inputs: torch.Tensor, who: str) -> list[torch.Tensor]:
     """``[stem(x), cell_1(.), ..., cell_L(.)]``: the stem output and the output of every block
     of ``model.cells`` in order (the AZ-NAS ``extract_cell_features`` of an NB201 network, whose
-    ``cells`` holds the 15 cells and the 2 reduction blocks). Autograd graph kept. ``who`` names
-    the proxy in the ``ScoreError`` for a model without them."""
+    ``cells`` holds the 15 cells and the 2 reduction blocks). A network whose cells take more
+    than the previous output (DARTS cells read two) says so with a ``stage_features(x)`` method,
+    which is used instead. Autograd graph kept. ``who`` names the proxy in the ``ScoreError`` for
+    a model with neither."""
+    custom = getattr(model, "stage_features", None)
+    if callable(custom):
+        return list(custom(inputs))
     stem, cells = getattr(model, "stem", None), getattr(model, "cells", None)
     if not isinstance(stem, nn.Module) or not isinstance(cells, (nn.Sequential, nn.ModuleList)):
         raise ScoreError(f"{who} reads stage features and needs a model with a `stem` module "

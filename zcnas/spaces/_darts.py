@@ -347,14 +347,20 @@ class DartsNetwork(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``[stem(x), cell_1 output, ..., cell_L output]`` (the stages AZ-NAS reads)."""
         s0 = s1 = self.stem(x)
+        feats = [s1]
         self.logits_aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            feats.append(s1)
             if i == self.aux_position and self.auxiliary_head is not None and self.training:
                 self.logits_aux = self.auxiliary_head(s1)
-        return self.global_pooling(s1).flatten(1)
+        return feats
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.global_pooling(self.stage_features(x)[-1]).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x))

@@ -138,7 +138,8 @@ def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 def check_size(space: SearchSpace) -> int:
-    """``size()`` is a positive Python int; equal to ``encodings()`` when all are valid."""
+    """``size()`` is a positive Python int; when every encoding is valid, at most
+    ``encodings()`` (equal unless keys merge encodings, as DARTS's unordered input pairs do)."""
     where = _where(space)
     size = space.size()
     assert isinstance(size, int) and not isinstance(size, bool), \
@@ -149,8 +150,8 @@ def check_size(space: SearchSpace) -> int:
             encodings = space.encodings()
         except InvalidArchError:  # non-categorical parameters: no grid to count
             return size
-        assert size == encodings, \
-            f"{where}: all_valid is True but size() {size} != encodings() {encodings}"
+        assert size <= encodings, \
+            f"{where}: all_valid is True but size() {size} > encodings() {encodings}"
     return size
 
 
@@ -316,6 +317,10 @@ def check_proxies(space: SearchSpace, archs: Sequence[Mapping[str, Any]],
     table: dict[str, dict[str, ScoreOutcome]] = {}
     for p in proxies if proxies is not None else default_proxies():
         proxy = get_proxy(p) if isinstance(p, str) else p
+        samples = getattr(proxy, "samples", None)
+        if isinstance(samples, int) and samples > len(batch):
+            # a proxy that reads its first `samples` images (swap, meco) at the kit's batch size
+            proxy = type(proxy)(**{**proxy.get_params(), "samples": len(batch)})
         row: dict[str, ScoreOutcome] = {}
         for arch in archs:
             key = space.key(arch)
