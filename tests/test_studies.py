@@ -54,14 +54,27 @@ def db_file(url: str) -> Path:
 
 @pytest.mark.parametrize("path", sorted(p for p in STUDIES.glob("*.toml")
                                          if "[compare]" not in p.read_text()
-                                         and "[score_space]" not in p.read_text()),
-                         ids=lambda p: p.name)  # compare and score-space files: their own tests
+                                         and "[score_space]" not in p.read_text()
+                                         and "[[evaluator]]" not in p.read_text()),
+                         ids=lambda p: p.name)  # compare, score-space, tau-vs-compute: below
 def test_shipped_study_files_validate(path: Path) -> None:
     c = load_config(path)
     for section in (c.objective, c.assist):
         if section.proxy:
             resolve(section.proxy)  # registered (an unknown name raises, naming the choices)
     assert c.study.n_trials > 0
+
+
+def test_the_tau_vs_compute_study_file_builds_every_evaluator() -> None:
+    """studies/oneshot_vs_zero_cost_nb201.toml is read by scripts/oneshot_vs_zero_cost.py."""
+    import runpy
+
+    script = runpy.run_path(str(STUDIES.parent / "scripts" / "oneshot_vs_zero_cost.py"))
+    cfg = script["load_config"](str(STUDIES / "oneshot_vs_zero_cost_nb201.toml"))
+    labels = [e["label"] for e in cfg["evaluator"]]
+    assert any(e["proxy"] == "oneshot" for e in cfg["evaluator"]) and len(labels) > 5
+    for entry in cfg["evaluator"]:
+        assert script["make_scorer"](entry).name, entry["label"]  # registered, params accepted
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -104,7 +104,8 @@ class FlopsProxy(Proxy):
     ``nn.MultiheadAttention`` (projections and both products). Not counted: element-wise ops,
     normalisation, pooling, ``torch.einsum``. On NAS-Bench-201 this is the Conv2d + Linear count
     of the NB201 API (153.27 for the best CIFAR-10 cell); on the test models it equals
-    ``torch.utils.flop_counter``'s count / 2.
+    ``torch.utils.flop_counter``'s count / 2. Counted in eval mode (the inference network:
+    a train-only auxiliary head is not counted), the model's mode restored afterwards.
     """
 
     paper = "baseline (Abdelfattah et al., ICLR 2021)"
@@ -112,6 +113,11 @@ class FlopsProxy(Proxy):
 
     def compute(self, model: nn.Module, batch: Batch) -> float:
         counter = MacCounter()
-        with counter, torch.no_grad():
-            model(batch.inputs[:1])
+        was_training = model.training
+        model.eval()  # one image: BatchNorm must not need batch statistics (1x1 maps)
+        try:
+            with counter, torch.no_grad():
+                model(batch.inputs[:1])
+        finally:
+            model.train(was_training)
         return counter.macs / 1e6
