@@ -251,8 +251,8 @@ class ViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        pos = self.pos_embed(self.positions) if isinstance(self.pos_embed, nn.Embedding) \
-            else self.pos_embed
+        pos = self.pos_embed if isinstance(self.pos_embed, nn.Parameter) \
+            else self.pos_embed(self.positions)
         x = self.blocks(self.drop(x + pos))
         return self.head(self.norm(x)[:, 0])
 
