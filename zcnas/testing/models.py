@@ -238,7 +238,8 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(3, dim, patch, patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         if pos_embedding == "embedding":
-            self.pos_embed: nn.Module | nn.Parameter = nn.Embedding(tokens, dim)
+            # the Embedding, or a Parameter (a plain Tensor under torch.func.functional_call)
+            self.pos_embed: nn.Embedding | torch.Tensor = nn.Embedding(tokens, dim)
         else:
             self.pos_embed = nn.Parameter(torch.randn(1, tokens, dim) * 0.02)
         self.register_buffer("positions", torch.arange(tokens), persistent=False)
@@ -251,8 +252,8 @@ class ViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        pos = self.pos_embed if isinstance(self.pos_embed, nn.Parameter) \
-            else self.pos_embed(self.positions)
+        pos = self.pos_embed(self.positions) if isinstance(self.pos_embed, nn.Embedding) \
+            else self.pos_embed
         x = self.blocks(self.drop(x + pos))
         return self.head(self.norm(x)[:, 0])
 
