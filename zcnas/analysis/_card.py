@@ -41,9 +41,9 @@ def partial_tau(x: np.ndarray, y: np.ndarray, controls: Sequence[np.ndarray]) ->
     """Kendall's partial tau of ``x`` and ``y`` given each of ``controls`` in turn (a control
     that orders the cells exactly like an earlier one adds nothing and is skipped)."""
     kept: list[np.ndarray] = []
-    for z in controls:
-        if all(abs(_tau(z, k)) < 0.999 for k in kept):
-            kept.append(z)
+    for c in controls:
+        if all(abs(_tau(c, k)) < 0.999 for k in kept):
+            kept.append(c)
     controls = kept
     names = ["x", "y", *[f"z{i}" for i in range(len(controls))]]
     data = dict(zip(names, [x, y, *controls]))

@@ -285,7 +285,8 @@ def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str
                 "proxy": name, "tag": result.tags.get(name, ""), "dataset": dataset,
                 **rc.as_dict(),
                 "failed": int(np.sum(~np.isfinite(values))),
-                "mean_seconds": float(np.nanmean(secs)) if timed else float("nan"),
+                "mean_seconds": float(np.nanmean(secs)) if timed and secs is not None
+                else float("nan"),
             })
     return rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 from typing import Any
 
 from zcnas.cli._common import Formatter
@@ -16,6 +17,11 @@ from zcnas.cli._common import add_space_arg
 from zcnas.cli._common import json_kwargs
 from zcnas.cli._common import proxy_params
 from zcnas.cli._common import split_names
+
+
+if TYPE_CHECKING:
+    from zcnas.scoring import Scorable
+    from zcnas.spaces import Arch
 
 
 def _first_line(cls: type) -> str:
@@ -123,7 +129,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.model is not None:
         factory = _load_factory(args.model)
         kwargs = json_kwargs(args.factory_kwargs, "--factory-kwargs")
-        jobs = [(p, None) for p in proxies]
+        jobs: list[tuple[Scorable, Arch | None]] = [(p, None) for p in proxies]
     else:
         space = get_space(args.space)
         jobs = [(p, space.as_arch(a)) for p in proxies for a in args.arch]

@@ -9,6 +9,7 @@ become comparable without labels.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 import hashlib
 import json
@@ -57,7 +58,7 @@ class PoolEnsemble(Evaluator):
     uses_labels: ClassVar[bool] = True
 
     member_names: tuple[str, ...]
-    member_params: dict[str, dict[str, Any]]
+    member_params: dict[str, Mapping[str, Any]]
     member_weights: tuple[float, ...]
     pool_size: int
     pool_seed: int
@@ -121,7 +122,7 @@ class RankEnsemble(PoolEnsemble):
     version = "1"
 
     def __init__(self, *, members: Sequence[str] = DEFAULT_MEMBERS,
-                 member_params: dict[str, dict[str, Any]] | None = None,
+                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
                  weights: Sequence[float] | None = None, pool_size: int = 256,
                  pool_seed: int = 0) -> None:
         super().__init__()
@@ -189,7 +190,7 @@ class AZNASEnsemble(RankEnsemble):
     paper = "AZ-NAS (Lee & Ham, CVPR 2024), log-rank aggregation"
 
     def __init__(self, *, members: Sequence[str] = AZNAS_MEMBERS,
-                 member_params: dict[str, dict[str, Any]] | None = None,
+                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
                  weights: Sequence[float] | None = None, pool_size: int = 256,
                  pool_seed: int = 0) -> None:
         super().__init__(members=members, member_params=member_params, weights=weights,
@@ -207,7 +208,7 @@ class VKDNWEnsemble(RankEnsemble):
     paper = "VKDNW (Tybl & Neumann, CVPR 2025), aggregate"
 
     def __init__(self, *, members: Sequence[str] = VKDNW_AGG_MEMBERS,
-                 member_params: dict[str, dict[str, Any]] | None = None,
+                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
                  weights: Sequence[float] | None = None, pool_size: int = 256,
                  pool_seed: int = 0) -> None:
         super().__init__(members=members, member_params=member_params, weights=weights,
@@ -263,7 +264,7 @@ class ConsensusEnsemble(PoolEnsemble):
     version = "1"
 
     def __init__(self, *, candidates: Sequence[str] = CONSENSUS_CANDIDATES,
-                 member_params: dict[str, dict[str, Any]] | None = None, keep: float = 0.25,
+                 member_params: Mapping[str, Mapping[str, Any]] | None = None, keep: float = 0.25,
                  pool_size: int = 256, pool_seed: int = 0) -> None:
         super().__init__()
         if not 0 < keep <= 1:

@@ -38,6 +38,7 @@ import re
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,10 @@ from zcnas.spaces import Arch
 from zcnas.spaces import SearchSpace
 from zcnas.storage import default_storage
 from zcnas.version import __version__
+
+
+if TYPE_CHECKING:  # NNI is optional: the class is imported where a supernet is built
+    from zcnas.oneshot._supernet import Supernet
 
 
 _logger = logging.getLogger(__name__)
@@ -185,11 +190,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # --- children -----------------------------------------------------------------------------------
-def extremes(supernet: nn.Module) -> tuple[Arch, Arch]:
+def extremes(supernet: Supernet) -> tuple[Arch, Arch]:
     """(largest, smallest) child of the sandwich rule (see the module docstring)."""
     largest: Arch = {}
     smallest: Arch = {}
-    for module in supernet.positions:  # type: ignore[attr-defined]
+    for module in supernet.positions:
         label = module.label
         if label in largest:
             continue
@@ -199,18 +204,18 @@ def extremes(supernet: nn.Module) -> tuple[Arch, Arch]:
         light = [n for n in module.names if sizes[n] == fewest]
         ident = [n for n in light if isinstance(module[n], nn.Identity)]
         smallest[label] = (ident or light)[0]
-    space = supernet.space  # type: ignore[attr-defined]
+    space = supernet.space
     names = list(space.distributions)
     return ({n: largest[n] for n in names}, {n: smallest[n] for n in names})
 
 
-def step_children(supernet: nn.Module, config: SupernetConfig, seed: int,
+def step_children(supernet: Supernet, config: SupernetConfig, seed: int,
                   global_step: int) -> list[Arch]:
     """The children trained at ``global_step``: [largest, smallest, random...] (sandwich) or
     [random] (SPOS). Random children are uniform over the space's valid architectures (as NNI's
     ``PathSamplingLayer.resample``), drawn from a generator seeded by (seed, step) so a resumed
     run trains the same children."""
-    space = supernet.space  # type: ignore[attr-defined]
+    space = supernet.space
     rng = np.random.default_rng([seed, global_step, 7])
     if not config.sandwich:
         return [space.random_arch(rng)]
@@ -411,7 +416,7 @@ def train_supernet(space: SearchSpace, config: SupernetConfig, *, seed: int = 0,
                        trained_now=True)
 
 
-def _step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def _step(model: Supernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
           config: SupernetConfig, seed: int, global_step: int) -> float:
     """One optimizer step over the step's children; returns the mean child loss."""
     for group in opt.param_groups:
@@ -421,7 +426,7 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torc
     teacher: torch.Tensor | None = None
     total = 0.0
     for k, child in enumerate(children):
-        model.set_child(child)  # type: ignore[operator]
+        model.set_child(child)
         logits = model(x)
         if config.sandwich and k > 0 and config.distill > 0:
             assert teacher is not None

@@ -102,7 +102,7 @@ class GradAlignProxy(Proxy):
 
     paper = "Li & Guo, arXiv 2411.19819 (2024)"
     version = "1"
-    direction = "maximize"  # of the default variant; instances set their own
+    direction: ClassVar[Direction] = "maximize"  # of the default variant; instances set their own
     directions: ClassVar[dict[str, Direction]] = {"gram": "maximize", "alignment": "minimize"}
 
     def __init__(self, *, variant: Literal["gram", "alignment"] = "gram", eps: float = 1e-3,

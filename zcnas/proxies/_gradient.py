@@ -13,6 +13,8 @@ the Conv2d/Linear set. Dropout modules stay active (train mode, as in zero-cost-
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend
@@ -138,7 +140,7 @@ class FisherProxy(Proxy):
             if not out.requires_grad:
                 return
             act = out.detach()
-            fan_in = m.weight[0].numel()
+            fan_in = cast(torch.Tensor, m.weight)[0].numel()  # a conv/Linear weight
 
             def grad_hook(grad: torch.Tensor) -> None:
                 g_nk = act * grad.detach()

@@ -178,17 +178,17 @@ def dropout_disabled(model: nn.Module) -> Iterator[None]:
     dropouts = [m for m in model.modules() if isinstance(m, _DropoutNd) and m.training]
     attention = [(m, m.dropout) for m in model.modules()
                  if isinstance(m, nn.MultiheadAttention) and m.dropout]
-    for m in dropouts:
-        m.training = False
-    for m, _p in attention:
-        m.dropout = 0.0
+    for d in dropouts:
+        d.training = False
+    for a, _p in attention:
+        a.dropout = 0.0
     try:
         yield
     finally:
-        for m in dropouts:
-            m.training = True
-        for m, p in attention:
-            m.dropout = p
+        for d in dropouts:
+            d.training = True
+        for a, p in attention:
+            a.dropout = p
 
 
 @contextmanager

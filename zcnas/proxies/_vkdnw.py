@@ -89,6 +89,7 @@ def _entry_grad_fn(mod: nn.Module, pname: str, inp: torch.Tensor
     if isinstance(mod, _BN) and mod.running_mean is not None and not mod.training:
         if pname == "bias":
             return lambda g: g[:, 0].reshape(g.shape[0], -1).sum(1)
+        assert mod.running_var is not None  # registered with running_mean
         xhat = (inp[:, 0] - mod.running_mean[0]) / torch.sqrt(mod.running_var[0] + mod.eps)
         return lambda g: (g[:, 0] * xhat).reshape(g.shape[0], -1).sum(1)
     return None

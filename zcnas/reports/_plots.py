@@ -7,10 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 import warnings
 
 import numpy as np
+
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def pyplot() -> Any:
@@ -135,7 +141,8 @@ def optuna_history(path: Path, study: Any) -> bool:
             ax = ovm.plot_optimization_history(study)
         else:
             ax = ovm.plot_pareto_front(study)
-    fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
+    # Optuna draws on a top-level figure (Axes.figure is typed Figure | SubFigure)
+    fig = cast("Figure", ax.figure) if hasattr(ax, "figure") else plt.gcf()
     fig.set_size_inches(7, 4.5)
     _save(fig, path)
     return True

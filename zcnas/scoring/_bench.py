@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
 import ctypes
+from functools import partial
 import resource
 import statistics
 import time
@@ -217,13 +218,23 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
     methods: list[tuple[str, Callable[[torch.nn.Module], Any]]] = [
         ("floor", lambda m: _floor(m, batch))
     ]
+
+    def compute(p: Any, m: torch.nn.Module) -> Any:
+        return p.compute(m, batch)
+
+    def reference(p: Any, m: torch.nn.Module) -> Any:
+        return p.reference(m, batch)
+
+    def compute_channels_last(p: Any, m: torch.nn.Module) -> Any:
+        # Module.to takes memory_format at runtime (documented), torch's overloads omit it
+        return p.compute(m.to(memory_format=torch.channels_last), batch_cl)  # type: ignore[call-overload]
+
     for name, proxy in instances.items():
-        methods.append((name, lambda m, p=proxy: p.compute(m, batch)))
+        methods.append((name, partial(compute, proxy)))
         if loops and callable(getattr(proxy, "reference", None)):
-            methods.append((f"{name}:loop", lambda m, p=proxy: p.reference(m, batch)))
+            methods.append((f"{name}:loop", partial(reference, proxy)))
         if "channels_last" in variants:
-            methods.append((f"{name}@channels_last", lambda m, p=proxy: p.compute(
-                m.to(memory_format=torch.channels_last), batch_cl)))
+            methods.append((f"{name}@channels_last", partial(compute_channels_last, proxy)))
 
     nets: list[dict[str, Any]] = []
     steps = n * len(methods) * (repeats + 1)
@@ -241,7 +252,7 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
             runs = []
             for _ in range(repeats):
                 model = fresh(arch)
-                runs.append(_time(lambda m=model, f=fn: f(m), device))
+                runs.append(_time(partial(fn, model), device))
                 del model
                 bar.update(1)
             out = runs[-1][1]
@@ -266,7 +277,7 @@ def _bench(space: SearchSpace, n: int, batch_size: int, instances: dict[str, Any
             for method, fn in methods:
                 bar.set_postfix_str(f"memory net {index + 1}/{n} {method}")
                 model = fresh(arch)
-                peak = _peak(lambda m=model, f=fn: f(m), device)
+                peak = _peak(partial(fn, model), device)
                 nets[index]["methods"][method]["peak_bytes"] = peak
                 del model
                 bar.update(1)

@@ -142,7 +142,7 @@ def is_evaluator(what: Scorable) -> bool:
     return isinstance(what, Evaluator)
 
 
-def tag(what: Scorable | type) -> str:
+def tag(what: Scorable | type[Proxy] | type[Evaluator]) -> str:
     """``data-free`` (no data at all), ``label-free`` (uses data, no benchmark accuracy
     anywhere) or ``fitted-with-labels`` (fitted on benchmark accuracies: see ``labels_used``).
     Works on instances and on classes."""

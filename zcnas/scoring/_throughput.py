@@ -46,6 +46,7 @@ import statistics
 import threading
 import time
 from typing import Any
+from typing import cast
 
 import torch
 from torch import nn
@@ -358,7 +359,8 @@ def throughput(*, n: int = 8, batch_size: int = 64, proxy: str = "gradsign",
                 "identical": _same(values, reference), "max_rel_diff": rel, "values": values,
             }
             if runs[-1][1] is not None:
-                rec["busy_seconds"] = statistics.median(r[1] for r in runs)
+                # a mode's runner reports busy seconds on every run or on none
+                rec["busy_seconds"] = statistics.median(cast(float, r[1]) for r in runs)
             results[mode] = rec
     finally:
         torch.set_num_threads(old_threads)

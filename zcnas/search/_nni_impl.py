@@ -178,7 +178,8 @@ class BenchmarkEvaluator(_RecordingEvaluator):
         return value, value, None, attrs
 
 
-ASSISTED_CLASSES = {
+# classes (on NNI's untyped strategies), not instances: their __init__ is read below
+ASSISTED_CLASSES: dict[str, type[Any]] = {
     "Random": _nni_assisted.ProxyAssistedRandom,
     "RegularizedEvolution": _nni_assisted.ProxyAssistedEvolution,
     "PolicyBasedRL": _nni_assisted.ProxyAssistedPolicyBasedRL,

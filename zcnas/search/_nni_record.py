@@ -20,6 +20,7 @@ import torch
 from zcnas.data import Batch
 from zcnas.exceptions import StorageError
 from zcnas.exceptions import ZcnasError
+from zcnas.proxies import Direction
 from zcnas.scoring import Scorable
 from zcnas.scoring import score_record
 from zcnas.search._study import describe_study
@@ -116,7 +117,7 @@ class StudyRecorder:
         StorageError: the database cannot be used.
     """
 
-    def __init__(self, storage: str, study_name: str, *, direction: str,
+    def __init__(self, storage: str, study_name: str, *, direction: Direction,
                  attrs: Mapping[str, Any], run: str | None = None) -> None:
         self.storage = storage
         self.study_name = study_name
@@ -183,5 +184,6 @@ class StudyRecorder:
                 user_attrs=attrs,
             )
         if wall_seconds:
+            assert trial.datetime_complete is not None  # create_trial sets it on finished trials
             trial.datetime_start = trial.datetime_complete - timedelta(seconds=wall_seconds)
         self.study.add_trial(trial)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from typing import cast
 
 import optuna
 
@@ -26,7 +27,7 @@ def categorical_distributions(
             f"space {space.name!r} has non-categorical parameters ({', '.join(bad)}); the NNI "
             f"adapter supports categorical spaces only"
         )
-    return dists
+    return cast("dict[str, optuna.distributions.CategoricalDistribution]", dists)
 
 
 def to_sample(space: SearchSpace, arch: Mapping[str, Any] | str) -> dict[str, Any]:

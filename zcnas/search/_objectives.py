@@ -150,7 +150,7 @@ class ProxyObjective:
     @property
     def directions(self) -> list[str]:
         """Optuna directions matching the values this objective returns."""
-        out = [self.proxy.direction]
+        out: list[str] = [self.proxy.direction]
         for name, proxy in zip(self.objectives[1:], self._extra):
             if proxy is None:
                 better = self.benchmark.higher_is_better.get(name[6:], True)  # type: ignore[union-attr]
@@ -180,8 +180,10 @@ class ProxyObjective:
         return dict(trial.params)
 
     def _bench_value(self, metric: str, key: str) -> tuple[float | None, str | None]:
+        # both are set in __init__ whenever a bench: objective is given
+        assert self.benchmark is not None and self.dataset is not None
         try:
-            return self.benchmark.query(key, dataset=self.dataset, metric=metric), None  # type: ignore[union-attr]
+            return self.benchmark.query(key, dataset=self.dataset, metric=metric), None
         except DataError as exc:
             return None, str(exc)
 

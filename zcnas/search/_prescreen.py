@@ -19,10 +19,12 @@ import json
 import time
 from typing import Any
 from typing import Literal
+from typing import cast
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.study import StudyDirection
@@ -192,7 +194,9 @@ class ProxyPrescreenSampler(BaseSampler):
     # --- candidates --------------------------------------------------------------------------
     def _uniform(self) -> Arch:
         dists = self.space.distributions
-        return {n: d.choices[int(self._rng.integers(len(d.choices)))] for n, d in dists.items()}
+        # uniform proposals draw from categorical parameters (the cell spaces)
+        cats = cast("dict[str, CategoricalDistribution]", dists)
+        return {n: d.choices[int(self._rng.integers(len(d.choices)))] for n, d in cats.items()}
 
     def _base_proposals(self, study: Study, trial: FrozenTrial, k: int) -> list[Arch]:
         dists = self.space.distributions
@@ -280,7 +284,7 @@ def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch:
     records = [score_record(space, proxy, a, batch, seed=init_seed, device=device, cache=cache)
                for a in archs]
     ok = [(a, r) for a, r in zip(archs, records) if r.ok and r.value is not None]
-    ok.sort(key=lambda ar: ar[1].value, reverse=proxy.direction == "maximize")  # stable
+    ok.sort(key=lambda ar: cast(float, ar[1].value), reverse=proxy.direction == "maximize")  # stable
     fresh = [r for r in records if not r.cached]
     result = WarmupResult(enqueued=[], scores=[], pool=len(archs), proxy_evals=len(fresh),
                           proxy_seconds=float(sum(r.seconds for r in fresh)),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import re
 from typing import Any
+from typing import cast
 
 import numpy as np
 import optuna
@@ -141,7 +142,7 @@ def trial_rows(study: optuna.Study, truth: Truth) -> list[dict[str, Any]]:
         if true is not None:
             oracle = true if oracle is None else max(oracle, true)
         if single and t.state == TrialState.COMPLETE and t.value is not None and (
-                incumbent is None or (t.value > incumbent.value) == maximize
+                incumbent is None or (t.value > cast(float, incumbent.value)) == maximize
                 and t.value != incumbent.value):
             incumbent, incumbent_true = t, true
         rows.append({

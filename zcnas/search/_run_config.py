@@ -213,9 +213,9 @@ def parse_run_config(raw: Mapping[str, Any], where: str = "") -> RunConfig:
     device = raw.get("device", "cpu")
     if not isinstance(device, str):
         raise StudyConfigError(f"{where}device must be a string, got {device!r}")
-    sections = {name: parse_section(cls, raw.get(name, {}), name, where=where)
-                for name, cls in RunConfig.SECTIONS.items()}
-    cfg = RunConfig(device=device, **sections)  # type: ignore[arg-type]
+    sections: dict[str, Any] = {name: parse_section(cls, raw.get(name, {}), name, where=where)
+                                for name, cls in RunConfig.SECTIONS.items()}
+    cfg = RunConfig(device=device, **sections)
     _check_rules(cfg, where)
     return cfg
 

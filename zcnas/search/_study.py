@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from typing import Any
+from typing import cast
 import warnings
 
 import optuna
@@ -25,6 +26,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from zcnas.exceptions import ZcnasError
+from zcnas.proxies import Direction
 from zcnas.storage import ScoreCache
 from zcnas.storage import StudyLock
 from zcnas.storage import as_storage_error
@@ -81,7 +83,8 @@ def create_study(study_name: str, *, storage: str | RDBStorage | None = None,
                              f"name or load_if_exists=True")
     else:
         study = optuna.create_study(study_name=study_name, storage=rdb, sampler=sampler,
-                                    directions=want, load_if_exists=True)
+                                    directions=cast("list[Direction]", want),  # Optuna checks them
+                                    load_if_exists=True)
         have = _directions(study.directions)
         if have != want:  # created concurrently by another worker with other directions
             raise ZcnasError(f"study {study_name!r} was just created with direction(s) {have} by "

@@ -50,6 +50,7 @@ from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import load_batch
 from zcnas.exceptions import ZcnasError
+from zcnas.proxies import Direction
 from zcnas.scoring import Scorable
 from zcnas.scoring import params_json
 from zcnas.scoring import resolve
@@ -331,7 +332,7 @@ def run_strategy(
     # validated: now touch the database
     if bench is not None:
         objective = f"benchmark:{bench.name}/{dataset}/{metric}"
-        direction = "maximize"
+        direction: Direction = "maximize"
     else:
         assert proxy is not None
         objective = f"proxy:{proxy.name}"

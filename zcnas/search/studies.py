@@ -40,9 +40,12 @@ import json
 import logging
 import os
 from typing import Any
+from typing import cast
 
 import optuna
 from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
 from tqdm.auto import tqdm
 
 from zcnas.benchmarks import get_benchmark
@@ -56,6 +59,7 @@ from zcnas.search._config import read_toml
 from zcnas.search._objectives import BenchmarkObjective
 from zcnas.search._objectives import ProxyObjective
 from zcnas.search._objectives import probe_key
+from zcnas.search._prescreen import Mode
 from zcnas.search._prescreen import ProxyPrescreenSampler
 from zcnas.search._prescreen import warmup
 from zcnas.search._report import report
@@ -158,7 +162,7 @@ def _sampler(built: _Built, seed: int, cache: ScoreCache, n_existing: int = 0) -
     return ProxyPrescreenSampler(
         base, get_space(cfg.space.name, **cfg.space.params),
         resolve(a.proxy or "", **a.proxy_params), built.batch, n_candidates=a.n_candidates,
-        mode=a.mode, random_prob=a.random_prob, cache=cache,
+        mode=cast(Mode, a.mode), random_prob=a.random_prob, cache=cache,
         seed=resume_seed(seed, n_existing),  # type: ignore[arg-type]
         proposals=a.proposals, population=a.population, tournament=a.tournament,  # type: ignore[arg-type]
         device=built.device, init_seed=a.init_seed,
@@ -284,10 +288,14 @@ def _run_one(built: _Built, seed: int, name: str, url: str, rdb: Any, cache: Sco
     done = trial_counts(study).finished
     bar = tqdm(total=n_trials, initial=min(done, n_trials), desc=name, unit="trial",
                disable=not progress or done >= n_trials, dynamic_ncols=True)
+
+    def tick(_s: Study, _t: FrozenTrial) -> None:
+        bar.update(1)
+
     try:
         ran = optimize_exact(study, objective, n_trials, lock=lock,
                              poll_seconds=min(1.0, cfg.study.heartbeat_interval / 2),
-                             callbacks=[lambda _s, _t: bar.update(1)])
+                             callbacks=[tick])
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"

@@ -410,8 +410,8 @@ class DartsSpace(SearchSpace):
         return ((NONE_OP,) if self.with_none else ()) + DARTS_OPS
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
-        out = {}
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        out: dict[str, optuna.distributions.BaseDistribution] = {}
         for cell in CELLS:
             for node in NODES:
                 in0, op0, in1, op1 = param_names(cell, node)

@@ -78,10 +78,11 @@ class SizeCell(nn.Module):
         nodes = [x]
         layers = iter(self.layers)
         for node in _CELL_NODES:
-            total = None
+            total: torch.Tensor | None = None
             for _, src in node:
                 y = next(layers)(nodes[src])
                 total = y if total is None else total + y
+            assert total is not None  # every node has an input edge
             nodes.append(total)
         return nodes[-1]
 
@@ -154,7 +155,7 @@ class NATSSizeSpace(SearchSpace):
     name: ClassVar[str] = "nats_sss"
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {name: optuna.distributions.CategoricalDistribution(CHANNELS) for name in LAYER_NAMES}
 
     def channels(self, arch: Mapping[str, Any]) -> tuple[int, ...]:

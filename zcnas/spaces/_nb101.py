@@ -324,8 +324,9 @@ class NB101Space(SearchSpace):
         self.modules_per_stack = modules_per_stack
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
-        out = {name: optuna.distributions.CategoricalDistribution((0, 1)) for name in EDGE_NAMES}
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        out: dict[str, optuna.distributions.BaseDistribution] = {
+            name: optuna.distributions.CategoricalDistribution((0, 1)) for name in EDGE_NAMES}
         out.update({name: optuna.distributions.CategoricalDistribution(OPS) for name in OP_NAMES})
         return out
 

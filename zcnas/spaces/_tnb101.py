@@ -175,7 +175,8 @@ class TNB101Network(nn.Module):
             c_out = c * 2 if code % 2 == 0 else c
             stride = 2 if code > 2 else 1
             if cell is None:
-                blocks = [ResNetBasicBlock(c, c_out, stride), ResNetBasicBlock(c_out, c_out, 1)]
+                blocks: list[nn.Module] = [ResNetBasicBlock(c, c_out, stride),
+                                           ResNetBasicBlock(c_out, c_out, 1)]
             else:
                 blocks = [MicroCell(cell, c, c_out, stride), MicroCell(cell, c_out, c_out, 1)]
             modules.append(nn.Sequential(*blocks))
@@ -221,7 +222,7 @@ class TNB101MicroSpace(SearchSpace):
         self.channels = channels
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {n: optuna.distributions.CategoricalDistribution(MICRO_OPS) for n in EDGE_NAMES}
 
     def key(self, arch: Mapping[str, Any]) -> str:
@@ -277,7 +278,7 @@ class TNB101MacroSpace(SearchSpace):
         self.channels = channels
 
     @property
-    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {n: optuna.distributions.CategoricalDistribution(MODULE_CODES if i < 4
                                                                 else (0, *MODULE_CODES))
                 for i, n in enumerate(MODULE_NAMES)}

@@ -3,11 +3,13 @@ SQLite, with one-transaction trial attributes and errors that never show a passw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import json
 import logging
 from typing import Any
+from typing import cast
 import warnings
 
 from optuna.exceptions import ExperimentalWarning
@@ -33,7 +35,8 @@ from zcnas.storage._url import tune_sqlite
 
 
 _logger = logging.getLogger(__name__)
-_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_UPSERT: dict[str, Callable[[Any], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 # RDBStorage methods (and the private ones Optuna's _CachedStorage calls) whose transient
 # database errors are retried; each is one transaction, so a retry repeats it whole
@@ -173,7 +176,8 @@ def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]
     def write() -> None:
         with _create_scoped_session(backend.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            backend.check_trial_is_updatable(trial_id, trial.state)
+            # Optuna's models declare Column, not Mapped: on a loaded row it is the TrialState
+            backend.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))
             session.execute(stmt)
 
     with_retry(write, backend.url, "storing trial attributes")

@@ -74,7 +74,7 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _psycopg_errors() -> tuple[type[BaseException], ...]:
     try:
-        import psycopg2
+        import psycopg2  # type: ignore[import-untyped,import-not-found]  # optional extra, no stubs
     except ImportError:
         return ()
     return (psycopg2.OperationalError, psycopg2.InterfaceError)

@@ -238,7 +238,8 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(3, dim, patch, patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         if pos_embedding == "embedding":
-            self.pos_embed: nn.Module | nn.Parameter = nn.Embedding(tokens, dim)
+            # the Embedding, or a Parameter (a plain Tensor under torch.func.functional_call)
+            self.pos_embed: nn.Embedding | torch.Tensor = nn.Embedding(tokens, dim)
         else:
             self.pos_embed = nn.Parameter(torch.randn(1, tokens, dim) * 0.02)
         self.register_buffer("positions", torch.arange(tokens), persistent=False)
