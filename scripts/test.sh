@@ -26,6 +26,7 @@ trap 'bash scripts/pg_local.sh stop "$pgdir"; rm -rf "$pgdir" "$site"; .venv/bin
 
 .venv/bin/ruff check zcnas tests plugins scripts docs
 .venv/bin/lint-imports  # the layers: imports only go down (pyproject.toml [tool.importlinter])
+.venv/bin/mypy zcnas  # type-checked (pyproject.toml [tool.mypy])
 .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
 # each plugin is its own test root (its own conftest.py), as it would be in its own repository;
 # the template's placeholder proxy is installed only for its own tests, then removed again
