@@ -53,3 +53,19 @@ def test_correlate_excludes_cells(sqlite_url) -> None:
     held = correlate(proxies=["params"], n=10, exclude=base.arch_keys[:5], storage=sqlite_url,
                      n_bootstrap=10, out_dir=None, progress=False, batch_size=8)
     assert not set(held.arch_keys) & set(base.arch_keys[:5])
+
+
+def test_correlate_takes_nb101_hashes_in_a_fresh_process(monkeypatch, shared_data) -> None:
+    """Hash keys (what a score table or a database holds) work before anything made them known:
+    correlate inverts them through the benchmark."""
+    from zcnas.benchmarks import _nb101 as bm
+    from zcnas.benchmarks import get_benchmark
+    from zcnas.spaces import _nb101
+
+    hashes = sorted(get_benchmark("nb101").keys())[:4]
+    monkeypatch.setattr(_nb101, "_KNOWN", {})
+    monkeypatch.setattr(bm, "_load", bm._load.__wrapped__)
+    r = correlate(space="nb101", benchmark="nb101", proxies=["params"], arch_keys=hashes,
+                  batch_size=4, use_cache=False, out_dir=None, card=False, n_bootstrap=10,
+                  progress=False)
+    assert r.arch_keys == hashes and np.isfinite(r.scores["params"]).all()

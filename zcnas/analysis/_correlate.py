@@ -23,6 +23,7 @@ from zcnas.benchmarks import DEFAULT_BENCHMARK
 from zcnas.benchmarks import Benchmark
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import load_batch
+from zcnas.exceptions import InvalidArchError
 from zcnas.exceptions import ZcnasError
 from zcnas.reports import ScatterPanel
 from zcnas.reports import rank_card
@@ -97,6 +98,17 @@ def sample_keys(space: Any, n: int, seed: int, exclude: Sequence[str] = ()) -> l
         keys += [k for k in (space.key(a) for a in larger)
                  if k not in excluded and k not in have][: n - len(keys)]
     return keys
+
+
+def _as_arch(space: Any, benchmark: Any, key: Any) -> Any:
+    """``key`` as an arch of ``space``; a key only the benchmark can invert (an NB101 hash in
+    a fresh process) through ``benchmark.encoding``."""
+    try:
+        return space.as_arch(key)
+    except InvalidArchError:
+        if not isinstance(key, str):
+            raise
+        return space.as_arch(benchmark.encoding(key))
 
 
 DEFAULT_PROXIES = ("gradsign", "gradalign", "synflow", "naswot", "params")
@@ -176,7 +188,7 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
         if arch_keys is None:
             arch_keys = sample_keys(sp, n, sample_seed, exclude)
     else:
-        arch_keys = [sp.key(sp.as_arch(k)) for k in arch_keys]
+        arch_keys = [sp.key(_as_arch(sp, bm, k)) for k in arch_keys]
     truth = {ds: np.array([bm.query(k, ds, metric) for k in arch_keys]) for ds in datasets}
     batch = load_batch(data, batch_size, data_seed, num_classes)
     cache = ScoreCache(storage) if use_cache else None
