@@ -151,15 +151,19 @@ def optuna_history(path: Path, study: Any) -> bool:
 def pareto_front(path: Path, points: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
                  xlabel: str, ylabel: str, title: str, minimize_x: bool = True) -> Path:
     """Scatter of several point sets (label -> (x, y)) with each set's Pareto front drawn as a
-    step line (x minimised or maximised, y maximised)."""
+    step line (x minimised or maximised, y maximised). The first set is the reference (e.g.
+    every cell of the space): small grey points under the others."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for label, (x, y) in points.items():
+    for i, (label, (x, y)) in enumerate(points.items()):
         x, y = np.asarray(x, float), np.asarray(y, float)
         ok = np.isfinite(x) & np.isfinite(y)
-        ax.scatter(x[ok], y[ok], s=6, alpha=0.35, label=f"{label} (points)")
+        style = (dict(s=4, alpha=0.25, color="0.6", zorder=1) if i == 0
+                 else dict(s=16, alpha=0.9, zorder=3))
+        dots = ax.scatter(x[ok], y[ok], label=f"{label} (points)", **style)  # type: ignore[arg-type]
         fx, fy = front(x[ok], y[ok], minimize_x=minimize_x)
-        ax.step(fx, fy, where="post", linewidth=1.5, label=f"{label} (front)")
+        ax.step(fx, fy, where="post", linewidth=1.5, zorder=2 if i == 0 else 4,
+                color="0.3" if i == 0 else dots.get_facecolor()[0], label=f"{label} (front)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
