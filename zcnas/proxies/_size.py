@@ -109,6 +109,7 @@ class FlopsProxy(Proxy):
     """
 
     paper = "baseline (Abdelfattah et al., ICLR 2021)"
+    uses_data = False  # only the batch's image shape
     uses_labels = False
 
     def compute(self, model: nn.Module, batch: Batch) -> float:
