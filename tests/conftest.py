@@ -114,6 +114,20 @@ def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch
     return model
 
 
+def he_normal_init_by_hand(model: torch.nn.Module) -> None:
+    """What AZ-NAS and VKDNW re-initialise with, written out for the tests' independent
+    re-derivations: He-normal (fan_in, ReLU gain) conv/linear weights and zero biases, BatchNorm
+    weight 1 and bias 0, module by module in ``modules()`` order (the RNG draws' order)."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+            torch.nn.init.zeros_(m.bias)
+
+
 def kill_mid_trial(proc: subprocess.Popen, find_study: Callable[[], optuna.Study | None], *,
                    delay: float = 0.0, timeout: float = 240.0) -> str:
     """SIGKILL worker ``proc`` once its study (``find_study()``; None while it does not exist)

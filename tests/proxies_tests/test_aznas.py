@@ -8,6 +8,7 @@ import math
 from conftest import BEST_C10
 from conftest import RESNET
 from conftest import build
+from conftest import he_normal_init_by_hand
 import numpy as np
 import pytest
 import torch
@@ -51,14 +52,7 @@ def reference(model: nn.Module, batch: Batch) -> dict[str, float]:
     module, a Gaussian batch, then one Rademacher tensor per block from the last block down;
     each block's full Jacobian by torch.autograd.functional.jacobian, G_in = J^T G_out
     explicitly, M by an explicit sum over positions, and numpy's SVD."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    he_normal_init_by_hand(model)
     model.train()
     x = torch.randn(batch.inputs.shape, dtype=batch.inputs.dtype)
     feats = [model.stem(x)]

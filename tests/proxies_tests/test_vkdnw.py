@@ -6,6 +6,7 @@ import math
 
 from conftest import BEST_C10
 from conftest import build
+from conftest import he_normal_init_by_hand
 import numpy as np
 import pytest
 import torch
@@ -102,14 +103,7 @@ def test_score_matches_numpy(fisher: str) -> None:
     # compute() re-initialises He-normal first: redo that init and the loop on a twin model
     twin, _ = setup(1)
     torch.manual_seed(5)
-    for m in twin.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    he_normal_init_by_hand(twin)
     jac, logits = loop_jacobian(twin, x), twin(x).detach().numpy()
     assert got == pytest.approx(numpy_score(jac, logits, fisher), rel=1e-8)
     assert 0 <= got <= math.log(9) + 1e-9
