@@ -408,6 +408,12 @@ def _env(**extra: str) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", **extra}
 
 
+def _as_in_a_terminal() -> None:
+    """A foreground command gets SIGINT (Ctrl-C) with its default action, also when the tests
+    themselves run as a background job (which starts with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 CLI = "import slowproxy, sys; from zcnas.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
@@ -466,7 +472,7 @@ def test_ctrl_c_on_zcnas_run_is_one_line_and_the_trial_is_retried(tmp_path: Path
     f = _study_file(tmp_path, sqlite_url, "sigint", 3)
     proc = subprocess.Popen([sys.executable, "-c", CLI, "run", str(f)], cwd=tmp_path,
                             env=_env(SLOW_SECONDS="5"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
     _wait_for(lambda: TrialState.RUNNING in _states(sqlite_url, "sigint"), proc)
     time.sleep(1.0)  # inside the 5 s score
     proc.send_signal(signal.SIGINT)
