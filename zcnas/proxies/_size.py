@@ -109,7 +109,8 @@ class FlopsProxy(Proxy):
     """
 
     paper = "baseline (Abdelfattah et al., ICLR 2021)"
-    uses_data = False  # only the batch's image shape
+    # it reads only the image shape, but stays keyed on the batch (uses_data True) so that the
+    # flops scores cached by zcnas 0.1 remain cache hits; az_complexity is the data-free twin
     uses_labels = False
 
     def compute(self, model: nn.Module, batch: Batch) -> float:
