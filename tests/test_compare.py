@@ -94,6 +94,7 @@ def test_quick_grid_every_cell_stored_and_rerun_reuses_everything(
                      "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "16 runs now, 0 already finished" in printed if has_nni else "8 runs now" in printed
+    assert "| dataset | algorithm | mode |" in printed  # the table itself, not only its paths
 
     summary = _read(out / "summary.csv")
     cells = {(r["algorithm"], r["mode"]) for r in summary}

@@ -188,3 +188,22 @@ def test_score_json_names_what_made_the_score(tmp_path: Path,
                  "--json"]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"seed", "batch_id", "zcnas_version", "device"} <= set(rec)
+
+
+def test_a_failed_score_leaves_no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", "--proxy", "gradsign", "--arch", "|no_such_op~0|"]) == 2
+    _one_line_error(capsys, "arch")
+    assert not (tmp_path / "zcnas.db").exists()
+
+
+def test_nni_argument_errors_print_one_line_and_no_banners(tmp_path: Path) -> None:
+    pytest.importorskip("nni", reason="the nni extra is not installed (CI installs it)")
+    run = subprocess.run([sys.executable, "-m", "zcnas", "nni", "--strategy", "Evolution",
+                          "--proxy", "params", "--n-trials", "2"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zcnas: error: "), run.stderr
+    assert "Gym" not in run.stderr + run.stdout and "might not be supported" not in run.stderr

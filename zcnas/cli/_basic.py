@@ -125,7 +125,6 @@ def _score(args: argparse.Namespace) -> int:
                                  f"{batch.inputs.shape[1]} channels; use --data synthetic for "
                                  f"other inputs")
             batch = batch.resized(size[1], size[2])
-    cache = None if args.no_cache else ScoreCache(args.storage)
     if args.model is not None:
         factory = _load_factory(args.model)
         kwargs = json_kwargs(args.factory_kwargs, "--factory-kwargs")
@@ -133,6 +132,8 @@ def _score(args: argparse.Namespace) -> int:
     else:
         space = get_space(args.space)
         jobs = [(p, space.as_arch(a)) for p in proxies for a in args.arch]
+    # the database is opened (and an SQLite file created) only once the input is known good
+    cache = None if args.no_cache else ScoreCache(args.storage)
     status = 0
     for proxy, arch in jobs:
         if arch is None:
