@@ -24,7 +24,7 @@ API: dict[str, list[str]] = {
     "benchmarks.md": ["zcnas.benchmarks"],
     "analysis.md": ["zcnas.analysis", "zcnas.ensembles", "zcnas.reports"],
     "search.md": ["zcnas.search.optuna", "zcnas.search.nni", "zcnas.search.studies",
-                  "zcnas.search.scale", "zcnas.search.compare"],
+                  "zcnas.search.scale", "zcnas.search.compare", "zcnas.oneshot"],
     "storage.md": ["zcnas.storage"],
     "plugins.md": ["zcnas.testing"],
 }
