@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import textwrap
 import time
 
 import optuna
@@ -112,6 +113,39 @@ def build(arch: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch
     model = space.build(space.parse(arch)).to(dtype)
     model.train()
     return model
+
+
+def slow_study_file(path: Path, storage: str, name: str, n_trials: int, *, init_seed: int,
+                    grace: int = 3) -> Path:
+    """Write a ``zcnas run`` study file to ``path``: the ``slow_test`` proxy (``slowproxy.py``)
+    on tiny NB201 networks, a synthetic batch of 2, random sampling, 1 s heartbeats and a
+    ``grace`` s grace period. ``init_seed`` keeps cached scores of other tests out."""
+    path.write_text(textwrap.dedent(f"""
+        [study]
+        name = "{name}"
+        storage = "{storage}"
+        n_trials = {n_trials}
+        seed = 0
+        heartbeat_interval = 1
+        grace_period = {grace}
+
+        [space]
+        name = "nb201"
+        params = {{ channels = 4, cells_per_stage = 1 }}
+
+        [objective]
+        kind = "proxy"
+        proxy = "slow_test"
+        init_seed = {init_seed}
+
+        [sampler]
+        name = "RandomSampler"
+
+        [data]
+        source = "synthetic"
+        batch_size = 2
+    """))
+    return path
 
 
 def he_normal_init_by_hand(model: torch.nn.Module) -> None:

@@ -19,13 +19,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from typing import Any
 import uuid
 import warnings
 
 from conftest import failing_sql
+from conftest import slow_study_file
 from conftest import writes
 import optuna
 from optuna.trial import TrialState
@@ -418,33 +418,7 @@ CLI = "import slowproxy, sys; from zcnas.cli import main; sys.exit(main(sys.argv
 
 
 def _study_file(tmp_path: Path, url: str, name: str, n_trials: int) -> Path:
-    f = tmp_path / f"{name}.toml"
-    f.write_text(textwrap.dedent(f"""
-        [study]
-        name = "{name}"
-        storage = "{url}"
-        n_trials = {n_trials}
-        seed = 0
-        heartbeat_interval = 1
-        grace_period = 3
-
-        [space]
-        name = "nb201"
-        params = {{ channels = 4, cells_per_stage = 1 }}
-
-        [objective]
-        kind = "proxy"
-        proxy = "slow_test"
-        init_seed = {_seed()}
-
-        [sampler]
-        name = "RandomSampler"
-
-        [data]
-        source = "synthetic"
-        batch_size = 2
-    """))
-    return f
+    return slow_study_file(tmp_path / f"{name}.toml", url, name, n_trials, init_seed=_seed())
 
 
 def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:  # noqa: ANN001

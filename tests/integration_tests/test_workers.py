@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import textwrap
 import uuid
 
 from conftest import assert_recovered
 from conftest import kill_mid_trial
+from conftest import slow_study_file
 import optuna
 from optuna.trial import TrialState
 import pytest
@@ -24,36 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setup(tmp_path: Path, storage: str, name: str, n_trials: int, *, grace: int = 3) -> Path:
-    study = tmp_path / "study.toml"
     # a fresh init seed per study: the score cache (shared by the tests on one PostgreSQL
     # database) must not turn the slow proxy's trials into instant cache hits
     init_seed = int(hashlib.sha256(name.encode()).hexdigest()[:7], 16)  # < 2**31 (SQL INTEGER)
-    study.write_text(textwrap.dedent(f"""
-        [study]
-        name = "{name}"
-        storage = "{storage}"
-        n_trials = {n_trials}
-        seed = 0
-        heartbeat_interval = 1
-        grace_period = {grace}
-
-        [space]
-        name = "nb201"
-        params = {{ channels = 4, cells_per_stage = 1 }}
-
-        [objective]
-        kind = "proxy"
-        proxy = "slow_test"
-        init_seed = {init_seed}
-
-        [sampler]
-        name = "RandomSampler"
-
-        [data]
-        source = "synthetic"
-        batch_size = 2
-    """))
-    return study
+    return slow_study_file(tmp_path / "study.toml", storage, name, n_trials,
+                           init_seed=init_seed, grace=grace)
 
 
 def _worker(tmp_path: Path, study: Path, seconds: float) -> subprocess.Popen:
