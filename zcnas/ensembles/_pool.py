@@ -115,18 +115,21 @@ class RankEnsemble(PoolEnsemble):
 
     q_m is the mid-rank quantile of the arch's member score among ``pool_size`` seeded random
     cells of the same space (AZ-NAS-style log-rank sum; no labels used). Optional ``weights``
-    (one per member, default all 1) make it a weighted sum.
+    (one per member, default all 1) make it a weighted sum. ``members`` defaults to the
+    class's :attr:`default_members`.
     """
 
     paper = "rank aggregation as in AZ-NAS (Lee & Ham, CVPR 2024)"
     version = "1"
+    #: the members when none are given (a subclass that is a published aggregate sets its own)
+    default_members: ClassVar[tuple[str, ...]] = DEFAULT_MEMBERS
 
-    def __init__(self, *, members: Sequence[str] = DEFAULT_MEMBERS,
+    def __init__(self, *, members: Sequence[str] | None = None,
                  member_params: Mapping[str, Mapping[str, Any]] | None = None,
                  weights: Sequence[float] | None = None, pool_size: int = 256,
                  pool_seed: int = 0) -> None:
         super().__init__()
-        self.member_names = tuple(members)
+        self.member_names = tuple(members if members is not None else self.default_members)
         self.member_params = dict(member_params or {})
         self.weights = list(weights) if weights is not None else None
         self.member_weights = tuple(self.weights or [1.0] * len(self.member_names))
@@ -189,12 +192,7 @@ class AZNASEnsemble(RankEnsemble):
 
     paper = "AZ-NAS (Lee & Ham, CVPR 2024), log-rank aggregation"
 
-    def __init__(self, *, members: Sequence[str] = AZNAS_MEMBERS,
-                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 weights: Sequence[float] | None = None, pool_size: int = 256,
-                 pool_seed: int = 0) -> None:
-        super().__init__(members=members, member_params=member_params, weights=weights,
-                         pool_size=pool_size, pool_seed=pool_seed)
+    default_members = AZNAS_MEMBERS
 
 
 @register_evaluator("vkdnw_agg")
@@ -207,12 +205,7 @@ class VKDNWEnsemble(RankEnsemble):
 
     paper = "VKDNW (Tybl & Neumann, CVPR 2025), aggregate"
 
-    def __init__(self, *, members: Sequence[str] = VKDNW_AGG_MEMBERS,
-                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 weights: Sequence[float] | None = None, pool_size: int = 256,
-                 pool_seed: int = 0) -> None:
-        super().__init__(members=members, member_params=member_params, weights=weights,
-                         pool_size=pool_size, pool_seed=pool_seed)
+    default_members = VKDNW_AGG_MEMBERS
 
 
 #: every label-free proxy zcnas ships that scores an NB201 cell at batch 64 in at most ~1.5 CPU
