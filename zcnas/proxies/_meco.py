@@ -18,9 +18,9 @@ from torch import nn
 
 from zcnas.data import Batch
 from zcnas.exceptions import DataError
-from zcnas.exceptions import ScoreError
 from zcnas.exceptions import ZcnasError
 from zcnas.proxies._base import Proxy
+from zcnas.proxies._persample import single_value_guards
 from zcnas.proxies._registry import register_proxy
 
 
@@ -105,14 +105,9 @@ class MeCoProxy(Proxy):
 
         handles = [m.register_forward_hook(hook) for m in model.modules()]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), single_value_guards(
+                    model, f"meco feeds {self.samples} image(s) in train mode, so", "raise samples"):
                 model(batch.inputs[: self.samples])
-        except ValueError as err:  # train-mode BatchNorm on too few values per channel
-            if "more than 1 value per channel" not in str(err):
-                raise
-            raise ScoreError(f"meco feeds {self.samples} image(s) in train mode, too few for "
-                             f"the BatchNorm of a 1x1 feature map of {type(model).__name__}; "
-                             f"raise samples") from err
         finally:
             for h in handles:
                 h.remove()

@@ -133,8 +133,7 @@ def per_sample_batchnorm(model: nn.Module) -> Iterator[None]:
     value per channel raises :class:`ScoreError` (PyTorch cannot normalise it).
     """
     saved = []
-    handles = []
-    for name, mod in model.named_modules():
+    for mod in model.modules():
         if isinstance(mod, _BatchNorm) and mod.training:
             saved.append((mod, mod.track_running_stats, mod.running_mean, mod.running_var,
                           mod.num_batches_tracked))
@@ -142,13 +141,10 @@ def per_sample_batchnorm(model: nn.Module) -> Iterator[None]:
             mod.running_mean = None
             mod.running_var = None
             mod.num_batches_tracked = None
-            guard = _single_value_guard(name or type(mod).__name__)
-            handles.append(mod.register_forward_pre_hook(guard))
     try:
-        yield
+        with single_value_guards(model, PER_SAMPLE_LEAD, PER_SAMPLE_FIX):
+            yield
     finally:
-        for h in handles:
-            h.remove()
         for mod, track, mean, var, count in saved:
             mod.track_running_stats = track
             mod.running_mean = mean
@@ -156,18 +152,35 @@ def per_sample_batchnorm(model: nn.Module) -> Iterator[None]:
             mod.num_batches_tracked = count
 
 
-def _single_value_guard(name: str) -> Callable[[nn.Module, tuple], None]:
-    def guard(mod: nn.Module, args: tuple) -> None:
-        x = args[0]
-        if x.dim() >= 2 and x.numel() <= x.shape[1]:
-            raise ScoreError(
-                f"per-sample gradients run each sample as a batch of one, so train-mode "
-                f"{type(mod).__name__} '{name}' would normalise a single value per channel "
-                f"(input {tuple(x.shape)}); normalise per sample there (LayerNorm, GroupNorm) or "
-                f"use a proxy without per-sample gradients"
-            )
+PER_SAMPLE_LEAD = "per-sample gradients run each sample as a batch of one, so"
+PER_SAMPLE_FIX = ("normalise per sample there (LayerNorm, GroupNorm) or use a proxy without "
+                  "per-sample gradients")
 
-    return guard
+
+@contextmanager
+def single_value_guards(model: nn.Module, lead: str, fix: str) -> Iterator[None]:
+    """For the duration, a train-mode BatchNorm about to normalise a single value per channel
+    (PyTorch cannot) raises :class:`ScoreError` "``lead`` train-mode <BN> '<name>' would
+    normalise a single value per channel (input <shape>); ``fix``" instead of torch's error."""
+
+    def guard_of(name: str) -> Callable[[nn.Module, tuple], None]:
+        def guard(mod: nn.Module, args: tuple) -> None:
+            x = args[0]
+            if x.dim() >= 2 and x.numel() <= x.shape[1]:
+                raise ScoreError(f"{lead} train-mode {type(mod).__name__} '{name}' would "
+                                 f"normalise a single value per channel (input "
+                                 f"{tuple(x.shape)}); {fix}")
+
+        return guard
+
+    handles = [mod.register_forward_pre_hook(guard_of(name or type(mod).__name__))
+               for name, mod in model.named_modules()
+               if isinstance(mod, _BatchNorm) and mod.training]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @contextmanager
