@@ -130,18 +130,18 @@ def test_components_share_one_computation_and_are_data_free(batch16: Batch,
     monkeypatch.setattr(_aznas, "compute_components", lambda m, b: calls.append(1) or real(m, b))
     _aznas._CACHE.clear()
     values = {name: compute_score(zcnas.get_space("nb201"), zcnas.get_proxy(name),
-                                                 zcnas.get_space("nb201").parse(RESNET), batch16, 0)
+                                  zcnas.get_space("nb201").parse(RESNET), batch16, 0)
               for name in ("az_expressivity", "az_progressivity", "az_trainability")}
     assert len(calls) == 1
     other = Batch(torch.randn(batch16.inputs.shape), batch16.targets, 10, "noise")
     again = compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
-                                         zcnas.get_space("nb201").parse(RESNET), other, 0)
+                          zcnas.get_space("nb201").parse(RESNET), other, 0)
     assert again == values["az_expressivity"] and len(calls) == 1
     # another seed or another arch is a different computation
     compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
-                                 zcnas.get_space("nb201").parse(RESNET), batch16, 1)
+                  zcnas.get_space("nb201").parse(RESNET), batch16, 1)
     compute_score(zcnas.get_space("nb201"), zcnas.get_proxy("az_expressivity"),
-                                 zcnas.get_space("nb201").parse(BEST_C10), batch16, 0)
+                  zcnas.get_space("nb201").parse(BEST_C10), batch16, 0)
     assert len(calls) == 3
 
 

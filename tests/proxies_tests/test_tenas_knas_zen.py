@@ -211,10 +211,10 @@ def test_zen_matches_the_formula_with_explicit_running_variances() -> None:
 def test_zen_is_data_free_and_needs_global_pooling(batch16: Batch) -> None:
     proxy = zcnas.get_proxy("zen")
     a = compute_score(zcnas.get_space("nb201"), proxy,
-                                     zcnas.get_space("nb201").parse(BEST_C10), batch16, 0)
+                      zcnas.get_space("nb201").parse(BEST_C10), batch16, 0)
     noise = Batch(torch.randn(batch16.inputs.shape), batch16.targets.roll(2), 10, "noise")
     b = compute_score(zcnas.get_space("nb201"), proxy,
-                                     zcnas.get_space("nb201").parse(BEST_C10), noise, 0)
+                      zcnas.get_space("nb201").parse(BEST_C10), noise, 0)
     assert a == b and math.isfinite(a)
     with pytest.raises(ScoreError, match="AdaptiveAvgPool2d"):
         proxy.compute(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)),

@@ -122,7 +122,7 @@ def test_single_variant_orders_by_tensor_count_first(batch16: Batch,
     space = zcnas.get_space("nb201")
     arch = space.parse(BEST_C10)
     entropy = compute_score(space, zcnas.get_proxy("vkdnw", variant="entropy"),
-                                           arch, small(batch16), 0)
+                            arch, small(batch16), 0)
     single = compute_score(space, zcnas.get_proxy("vkdnw"), arch, small(batch16), 0)
     tensors = len(list(build(BEST_C10).parameters()))
     assert single == pytest.approx(tensors + entropy / math.log(9), rel=1e-12)
