@@ -66,7 +66,7 @@ def test_reinforce_step_is_nb201s_torch_update() -> None:
     opt = torch.optim.Adam([logits], lr=0.01)
     num = den = 0.0
     rng = np.random.default_rng(0)
-    for step in range(6):
+    for _ in range(6):
         arch = SPACE.random_arch(rng)
         reward = float(rng.uniform(40, 90))
         sampler.update(arch, reward)
@@ -311,14 +311,14 @@ def test_memory_grid_stores_every_cell_charges_proxies_and_reruns_nothing(
         assert len(study.trials) == 8
         assert study.user_attrs["zcnas_compare"]["compare"] == "mem"
     rows = {(r["algorithm"], r["mode"]): r for r in result.summary}
-    for key in (("rs", "params-assisted"), ("rea", "params-assisted"),
-                ("online", "params+skip-assisted")):
+    for key in (("rs", "params-assisted"), ("rs", "params warm-start"),
+                ("rea", "params-assisted (native)"), ("online", "params+skip-assisted (native)")):
         assert float(rows[key]["proxy_seconds_mean"]) > 0
     assert float(rows[("rs", "vanilla")]["proxy_seconds_mean"]) == 0
     warm = optuna.load_study(study_name="mem-cifar10-rs-warm-seed0", storage=sqlite_url)
     assert [t.user_attrs.get("warmup_rank") for t in warm.trials[:2]] == [0, 1]
     text = result.files["summary.md"].read_text()
-    assert "| cifar10 | online | params+skip-assisted | rs vanilla |" in text
+    assert "| cifar10 | online | params+skip-assisted (native) | rs vanilla |" in text
     again = compare(path, storage=sqlite_url, out=tmp_path / "out2")
     assert again.ran == [] and len(again.skipped_done) == 12
 

@@ -348,7 +348,8 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
 
 def _mode(name: str, m: ModeSection) -> Mode:
     proxies = list(m.members or ([m.proxy] if m.proxy else []))
-    label = m.label or (f"{'+'.join(proxies)}-assisted" if proxies else name)
+    kind = {"preselect": "-assisted", "warmup": " warm-start", "native": "-assisted (native)"}
+    label = m.label or (f"{'+'.join(proxies)}{kind[m.assist]}" if proxies else name)
     return Mode(name, label, m.proxy, dict(m.proxy_params), m.assist,
                 tuple(m.members) if m.members else None, dict(m.member_params), m.warmup,
                 m.warmup_top_k, m.n_candidates, dict(m.kwargs))

@@ -137,7 +137,8 @@ def write_report(cfg: CompareConfig, rdb: Any, skipped: dict[str, str],
     curves: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
     for cell in cfg.cells():
         base = {"dataset": cell.dataset, "algorithm": cell.algorithm.label,
-                "mode": cell.mode.label, "seed": cell.seed, "study": cell.study_name}
+                "mode": cell.mode.label, "seed": cell.seed, "study": cell.study_name,
+                "algorithm_name": cell.algorithm.name, "mode_name": cell.mode.name}
         if cell.study_name in skipped or cell.study_name not in known:
             cells_rows.append({**base, "status": f"skipped: {skipped[cell.study_name]}"
                                if cell.study_name in skipped else "not run"})
@@ -194,8 +195,8 @@ def _summarise(cfg: CompareConfig, cells_rows: list[dict[str, Any]]
         done_by: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         for a in cfg.algorithms:
             for m in cfg.modes_of(a):
-                rows = [r for r in cells_rows if r["dataset"] == ds and r["algorithm"] == a.label
-                        and r["mode"] == m.label]
+                rows = [r for r in cells_rows if r["dataset"] == ds
+                        and r["algorithm_name"] == a.name and r["mode_name"] == m.name]
                 # only runs that used the whole query budget enter the statistics
                 done = [r for r in rows if r["status"] == "done"]
                 done_by[(a.name, m.name)] = {r["seed"]: r for r in done}

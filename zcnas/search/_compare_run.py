@@ -1,8 +1,8 @@
 """Running one compare cell in memory (``engine = "memory"``, and every zcnas-sampler cell).
 
 The cell's study runs on Optuna's in-memory storage and is then copied into the SQL storage in
-one pass (:func:`~zcnas.search._bulk.store_study`): a benchmark search makes ~30 SQL commits per trial through
-``zcnas run``'s machinery (heartbeats, locks, attributes), which on a small machine costs more
+one pass (:func:`~zcnas.search._bulk.store_study`): a benchmark search makes ~30 SQL commits
+per trial through ``zcnas run``'s machinery (heartbeats, locks, attributes), which on a small machine costs more
 than the search itself. A cell is stored whole or not at all; an interrupted one is run again
 from its start (proxy scores come from the cache). Proxy scores and the cost model's FLOPs are
 read from the SQL score cache once per process (:class:`~zcnas.search._features.MemoScoreCache`).
