@@ -20,7 +20,7 @@ from zcnas.search._config import check_sections
 from zcnas.search._config import choices
 from zcnas.search._config import parse_section
 from zcnas.search._config import source
-from zcnas.search._features import STRUCTURAL
+from zcnas.search._features import is_free_member
 from zcnas.search._run_config import sampler_class
 from zcnas.spaces import DEFAULT_SPACE
 from zcnas.storage import default_storage
@@ -301,7 +301,7 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
                                    f"one of the compared algorithms")
     for m in table.values():
         for p in m.proxies:
-            if p not in STRUCTURAL:
+            if not is_free_member(p):
                 resolve(p, **(m.member_params.get(p, {}) if m.members else m.proxy_params))
         if m.assist == "warmup" and not 1 <= m.warmup_top_k <= m.warmup:
             raise StudyConfigError(f"{where}[mode.{m.name}] needs 1 <= warmup_top_k <= warmup")

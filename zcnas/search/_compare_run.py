@@ -21,13 +21,16 @@ from optuna.samplers import BaseSampler
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import Batch
 from zcnas.data import load_batch
+from zcnas.exceptions import ZcnasError
 from zcnas.scoring import resolve
 from zcnas.search._bulk import store_study
 from zcnas.search._compare_config import Cell
 from zcnas.search._compare_config import CompareConfig
 from zcnas.search._compare_config import pruner_class
+from zcnas.search._features import REFERENCE
 from zcnas.search._features import MemberScorer
 from zcnas.search._features import MemoScoreCache
+from zcnas.search._features import is_free_member
 from zcnas.search._multifidelity import MultiFidelityObjective
 from zcnas.search._objectives import BenchmarkObjective
 from zcnas.search._prescreen import ProxyPrescreenSampler
@@ -54,6 +57,7 @@ class CellRunner:
         self._batches: dict[int, Batch] = {}
         self._preloaded: set[tuple[str, int]] = set()
         self._flops_loaded = not fit_flops
+        self._reference: dict[str, dict[str, float]] | None = None
 
     # --- shared inputs ----------------------------------------------------------------------
     def batch(self, dataset: str) -> Batch:
@@ -66,7 +70,7 @@ class CellRunner:
     def _preload(self, names: list[str], params: Mapping[str, Any], dataset: str) -> None:
         batch = self.batch(dataset)
         for name in names:
-            if (name, batch.num_classes) in self._preloaded or name == "skip":
+            if (name, batch.num_classes) in self._preloaded or is_free_member(name):
                 continue
             n = self.cache.preload(self.space, resolve(name, **params.get(name, {})), batch,
                                    self.cfg.proxy_init_seed)
@@ -133,7 +137,26 @@ class CellRunner:
         self._preload(m.proxies, params, cell.dataset)
         return MemberScorer(self.space, m.proxies, self.batch(cell.dataset), cache=self.cache,
                             init_seed=self.cfg.proxy_init_seed, device=self.cfg.device,
-                            member_params=params)
+                            member_params=params, tables=self.tables(m.proxies))
+
+    def tables(self, members: list[str]) -> dict[str, dict[str, float]]:
+        """``reference:<name>`` members: the benchmark's precomputed scores of its first dataset
+        (NB201: NAS-Bench-Suite-Zero's CIFAR-10 table, the 9,445 cells without unreachable
+        operations), whatever the target; like every proxy of a compare file, they are
+        computed on CIFAR-10."""
+        wanted = [m for m in members if m.startswith(REFERENCE)]
+        if not wanted:
+            return {}
+        if self._reference is None:
+            self._reference = self.bench.reference_scores(self.bench.datasets[0])
+        out = {}
+        for m in wanted:
+            name = m[len(REFERENCE):]
+            if name not in self._reference:
+                raise ZcnasError(f"{self.bench.name} has no reference scores {name!r}; it has "
+                                 f"{', '.join(self._reference) or 'none'}")
+            out[m] = self._reference[name]
+        return out
 
     def sampler(self, cell: Cell) -> BaseSampler:
         cfg, a, m = self.cfg, cell.algorithm, cell.mode

@@ -35,6 +35,13 @@ from zcnas.storage import ScoreRecord
 
 #: structural members computed from the architecture itself (free, never charged)
 STRUCTURAL = ("skip",)
+#: prefix of members read from a benchmark's precomputed table (``reference:<name>``)
+REFERENCE = "reference:"
+
+
+def is_free_member(name: str) -> bool:
+    """Members that are not zcnas proxies: structural ones and precomputed tables."""
+    return name in STRUCTURAL or name.startswith(REFERENCE)
 
 
 class MemoScoreCache(ScoreCache):
@@ -101,6 +108,9 @@ class MemberScorer:
         init_seed: the proxies' weight-initialisation seed.
         device: where proxies run.
         member_params: hyper-parameters by member name.
+        tables: values of ``reference:<name>`` members by architecture key (a benchmark's
+            precomputed scores, e.g. NAS-Bench-Suite-Zero's: the papers' convention, free and
+            never charged; a key missing from a table is NaN).
 
     Values are oriented so that higher is better (a member whose direction is ``minimize`` is
     negated); a failed score is NaN.
@@ -108,17 +118,23 @@ class MemberScorer:
 
     def __init__(self, space: SearchSpace, members: Sequence[Scorable | str], batch: Batch, *,
                  cache: ScoreCache | None = None, init_seed: int = 0, device: str = "cpu",
-                 member_params: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
+                 tables: Mapping[str, Mapping[str, float]] | None = None) -> None:
         if not members:
             raise ZcnasError("a proxy-assisted sampler needs at least one member proxy")
         params = dict(member_params or {})
+        self.tables = dict(tables or {})
+        for m in members:
+            if isinstance(m, str) and m.startswith(REFERENCE) and m not in self.tables:
+                raise ZcnasError(f"member {m!r} needs its table of precomputed scores "
+                                 f"(tables={{{m!r}: {{arch_key: value}}}})")
         self.space = space
         self.batch = batch
         self.cache = cache
         self.init_seed = init_seed
         self.device = device
         self.members: list[Scorable | str] = [
-            m if not isinstance(m, str) or m in STRUCTURAL else resolve(m, **params.get(m, {}))
+            m if not isinstance(m, str) or is_free_member(m) else resolve(m, **params.get(m, {}))
             for m in members]
         self.names = [m if isinstance(m, str) else m.name for m in self.members]
         self._sign = np.array([1.0 if isinstance(m, str) or m.direction == "maximize" else -1.0
@@ -133,7 +149,7 @@ class MemberScorer:
     def preload(self) -> None:
         """Read every stored score of the members at once (with a :class:`MemoScoreCache`)."""
         if isinstance(self.cache, MemoScoreCache):
-            for m in self.members:
+            for m in self.members:  # structural and table members are not cached
                 if not isinstance(m, str):
                     self.cache.preload(self.space, m, self.batch, self.init_seed)
 
@@ -142,7 +158,7 @@ class MemberScorer:
         seconds = 0.0
         for j, m in enumerate(self.members):
             if isinstance(m, str):
-                row[j] = skip_depth(key)
+                row[j] = self.tables[m].get(key, np.nan) if m in self.tables else skip_depth(key)
                 continue
             rec = score_record(self.space, m, arch, self.batch, seed=self.init_seed,
                                device=self.device, cache=self.cache)
