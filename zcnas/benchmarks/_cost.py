@@ -105,6 +105,13 @@ class FlopsCostModel:
                 self._flops[k] = float(get_proxy("flops").compute(model, batch))
         return self._flops[k]
 
+    def preload(self, table: Mapping[str, float], image_size: int = 32,
+                num_classes: int = 10) -> None:
+        """Known MFLOPs by architecture key (e.g. cached ``flops`` scores), so :meth:`mflops`
+        does not build those networks again."""
+        for key, value in table.items():
+            self._flops[(key, image_size, num_classes)] = float(value)
+
     def coefficients(self, image_size: int = 32, num_classes: int = 10) -> tuple[float, float]:
         """(a, b): seconds per epoch of 25k images = a + b * MFLOPs (calibrated at 32x32)."""
         key = (image_size, num_classes)

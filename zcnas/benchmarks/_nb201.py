@@ -20,6 +20,7 @@ from zcnas.exceptions import DataError
 TABLE_FILE = "nb201/nb201_tss_accuracies.csv"
 TABLE_12EP_FILE = "nb201/nb201_tss_12epoch_accuracies.csv"
 HW_FILE = "nb201/nb201_hw_nas_bench.csv.gz"
+VALID_FILE = "nb201/nb201_nbsz_val_and_zen.csv"
 NBSZ_FILES = {"cifar10": "nb201/nb201_zc_proxies_cifar10.csv",
               "imagenet16": "nb201/nb201_zc_proxies_imagenet16.csv"}
 #: HW-NAS-Bench metrics per cell and dataset (latency in ms, energy in mJ; lower is better)
@@ -61,7 +62,10 @@ class NB201Benchmark(Benchmark):
     """NAS-Bench-201 accuracies (%), 200 epochs, from a CSV of the shared table's form.
 
     ``query(key, dataset, metric)`` reads column ``{dataset}_{metric}``, e.g. ``cifar10_test``;
-    ``metric="test_12ep"`` reads the 12-epoch table (low fidelity); the HW-NAS-Bench metrics
+    ``metric="test_12ep"`` reads the 12-epoch table (low fidelity); ``metric="valid"`` is a
+    200-epoch validation accuracy (the high fidelity of a multi-fidelity search, disjoint from
+    the test images): CIFAR-10 ``cifar10-valid`` x-valid (NB201 v1.0), CIFAR-100 and
+    ImageNet16-120 NAS-Bench-Suite-Zero's val accuracy (x-valid); the HW-NAS-Bench metrics
     (:data:`HW_METRICS`, e.g. ``edgegpu_latency`` in ms, lower is better) read the hardware
     table for the dataset's input size. Any other column of the main table can be named directly
     with ``metric="column:<name>"``. ``reference_scores`` are NAS-Bench-Suite-Zero's precomputed
@@ -76,7 +80,7 @@ class NB201Benchmark(Benchmark):
     name: ClassVar[str] = "nb201"
     space: ClassVar[str] = "nb201"
     dataset_info: ClassVar[dict[str, DatasetInfo]] = NB201_DATASETS
-    metrics: ClassVar[tuple[str, ...]] = ("test", "test_12ep", "valid_12ep", *HW_METRICS)
+    metrics: ClassVar[tuple[str, ...]] = ("test", "test_12ep", "valid_12ep", "valid", *HW_METRICS)
     higher_is_better: ClassVar[dict[str, bool]] = {m: False for m in HW_METRICS}
 
     def __init__(self, *, path: str | None = None, path_12ep: str | None = None,
@@ -90,6 +94,8 @@ class NB201Benchmark(Benchmark):
             return _read_table(str(self.path_12ep or data_dir() / TABLE_12EP_FILE))[0]
         if table == "hw":
             return _read_table(str(self.path_hw or data_dir() / HW_FILE))[0]
+        if table == "valid":
+            return _read_table(str(data_dir() / VALID_FILE))[0]
         return _read_table(str(self.path or data_dir() / TABLE_FILE))[0]
 
     def column(self, dataset: str, metric: str) -> tuple[str, str]:
@@ -99,6 +105,10 @@ class NB201Benchmark(Benchmark):
         self.dataset(dataset)  # DataError naming the choices
         if metric == "test":
             return f"{dataset}_test", "main"
+        if metric == "valid":
+            if dataset == "cifar10":
+                return "nb201v1_cifar10valid_xvalid", "main"
+            return f"nbsz_{dataset}_val", "valid"
         if metric in ("test_12ep", "valid_12ep"):
             if dataset == "cifar10" and metric == "valid_12ep":
                 return "cifar10valid_xvalid_12ep", "12ep"

@@ -69,5 +69,28 @@ class SynflowProxy(Proxy):
         total = torch.zeros((), dtype=torch.float64)
         for weight in weight_params(model):
             if weight.grad is not None:
-                total += (weight.detach() * weight.grad).abs().sum().cpu()
+                total += self._saliency(weight.detach(), weight.grad).sum().cpu()
         return float(total)
+
+    @staticmethod
+    def _saliency(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """Per-weight score: |theta * dR/dtheta|."""
+        return (weight * grad).abs()
+
+
+@register_proxy("logsynflow")
+class LogSynflowProxy(SynflowProxy):
+    """LogSynflow (FreeREA): sum over Conv/Linear weights of |theta| * log(1 + |dR/dtheta|).
+
+    SynFlow's network and input (BatchNorm removed, |parameters|, float64, one all-ones input),
+    with each weight's gradient compressed by log(1 + g) before the product, as FreeREA's
+    ``compute_synflow_per_weight(remap='log')`` does (Cavagnero et al., WACV 2023; repository
+    ``NiccoloCavagnero/FreeREA``, ``metrics/synflow.py``): a few huge gradients no longer dominate
+    the sum, so the score does not span 30 orders of magnitude as SynFlow's does.
+    """
+
+    paper = "Cavagnero et al., FreeREA, WACV 2023 (LogSynflow)"
+
+    @staticmethod
+    def _saliency(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return (weight * torch.log1p(grad.abs())).abs()

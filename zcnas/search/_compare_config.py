@@ -20,12 +20,14 @@ from zcnas.search._config import check_sections
 from zcnas.search._config import choices
 from zcnas.search._config import parse_section
 from zcnas.search._config import source
+from zcnas.search._features import is_free_member
 from zcnas.search._run_config import sampler_class
 from zcnas.spaces import DEFAULT_SPACE
 from zcnas.storage import default_storage
 
 
-BACKENDS = ("optuna", "nni")
+BACKENDS = ("optuna", "nni", "zcnas")
+ASSISTS = ("preselect", "warmup", "native")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +42,9 @@ class CompareSection:
     search_metric: str = "valid_12ep"
     metric: str = "test"
     seeds: int | list[int] = 20
-    budget_queries: int = 100
+    budget_queries: int | dict[str, Any] = 100
+    engine: str = choices("study", "memory", default="study")
+    proxy_num_classes: int | None = None
     budget_seconds: dict[str, Any] = field(default_factory=dict)
     algorithms: list[str] | None = None
     modes: list[str] | None = None
@@ -59,6 +63,11 @@ class AlgorithmSection:
     strategy: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     proposals: str = choices("base", "uniform", default="base")
+    modes: list[str] | None = None
+    baseline: str | None = None
+    pruner: str | None = None
+    pruner_kwargs: dict[str, Any] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +77,13 @@ class ModeSection:
     label: str | None = None
     proxy: str | None = None
     proxy_params: dict[str, Any] = field(default_factory=dict)
+    assist: str = choices(*ASSISTS, default="preselect")
+    members: list[str] | None = None
+    member_params: dict[str, Any] = field(default_factory=dict)
+    warmup: int = 1000
+    warmup_top_k: int = 10
+    n_candidates: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +91,7 @@ class QuickSection:
     """``[quick]``: CI-sized overrides of ``[compare]`` (and the batch size)."""
 
     seeds: int | list[int] | None = None
-    budget_queries: int | None = None
+    budget_queries: int | dict[str, Any] | None = None
     budget_seconds: dict[str, Any] | None = None
     datasets: list[str] | None = None
     algorithms: list[str] | None = None
@@ -95,16 +111,41 @@ class Algorithm:
     strategy: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     proposals: str = "base"
+    modes: tuple[str, ...] | None = None
+    baseline: str | None = None
+    pruner: str | None = None
+    pruner_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    fidelity: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Mode:
-    """``vanilla`` (no proxy) or assisted by ``proxy`` (pre-selection / move proposal)."""
+    """``vanilla`` (no proxy) or assisted by ``proxy`` / ``members``: pre-selection (the proxy's
+    best of ``n_candidates`` proposals), warm-up (the proxy's top ``warmup_top_k`` of a random
+    pool of ``warmup`` enqueued first) or native (a zcnas sampler that uses the proxies itself)."""
 
     name: str
     label: str
     proxy: str | None = None
     proxy_params: Mapping[str, Any] = field(default_factory=dict)
+    assist: str = "preselect"
+    members: tuple[str, ...] | None = None
+    member_params: Mapping[str, Any] = field(default_factory=dict)
+    warmup: int = 1000
+    warmup_top_k: int = 10
+    n_candidates: int | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def assisted(self) -> bool:
+        return bool(self.proxy or self.members)
+
+    @property
+    def proxies(self) -> list[str]:
+        """The proxies this mode scores with (``members``, else ``[proxy]``)."""
+        if self.members:
+            return list(self.members)
+        return [self.proxy] if self.proxy else []
 
 
 @dataclass(frozen=True)
@@ -130,7 +171,7 @@ class CompareConfig:
     search_metric: str
     metric: str
     seeds: list[int]
-    budget_queries: int
+    budget_queries: int | dict[str, int]
     budget_seconds: dict[str, float]
     algorithms: list[Algorithm]
     modes: list[Mode]
@@ -140,17 +181,38 @@ class CompareConfig:
     device: str
     bootstrap: int
     quick: bool = False
+    engine: str = "study"
+    proxy_num_classes: int | None = None
+    mode_table: dict[str, Mode] = field(default_factory=dict)  # every [mode.*] defined
 
     def num_classes(self, dataset: str) -> int:
         """The classifier width of ``dataset`` (from the benchmark's dataset metadata)."""
         return get_benchmark(self.benchmark).dataset(dataset).num_classes
+
+    def proxy_classes(self, dataset: str) -> int:
+        """The classifier width the proxies see: ``proxy_num_classes`` if set (one score per
+        architecture shared by every target), else the target dataset's."""
+        return self.proxy_num_classes or self.num_classes(dataset)
+
+    def queries(self, dataset: str) -> int:
+        """The run length (benchmark queries per cell) on ``dataset``."""
+        if isinstance(self.budget_queries, int):
+            return self.budget_queries
+        return int(self.budget_queries[dataset])
+
+    def modes_of(self, algorithm: Algorithm) -> list[Mode]:
+        """The modes run with ``algorithm`` (its own ``modes`` list, else ``[compare] modes``)."""
+        if algorithm.modes is None:
+            return list(self.modes)
+        table = {m.name: m for m in self.modes} | self.mode_table
+        return [table[n] for n in algorithm.modes]
 
     def cells(self) -> list[Cell]:
         out = []
         for ds in self.datasets:  # seed-major: an interrupted run has balanced seeds
             for s in self.seeds:
                 for a in self.algorithms:
-                    for m in self.modes:
+                    for m in self.modes_of(a):
                         out.append(Cell(a, m, s, ds, f"{self.name}-{ds}-{a.name}-{m.name}-seed{s}"))
         return out
 
@@ -158,14 +220,34 @@ class CompareConfig:
         """Hash of everything that determines a cell's trials (not storage, budget or seeds)."""
         what: dict[str, Any] = {
             "space": self.space, "benchmark": self.benchmark, "dataset": cell.dataset,
-            "search_metric": self.search_metric, "algorithm": cell.algorithm.__dict__,
-            "mode": cell.mode.__dict__, "seed": cell.seed,
+            "search_metric": self.search_metric, "algorithm": _changed(cell.algorithm),
+            "mode": _changed(cell.mode), "seed": cell.seed,
         }
-        if cell.mode.proxy:
+        if cell.mode.assisted:
             what.update(n_candidates=self.n_candidates, proxy_init_seed=self.proxy_init_seed,
                         data=self.data)
+            if self.proxy_num_classes is not None:
+                what["proxy_num_classes"] = self.proxy_num_classes
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()
                               ).hexdigest()[:16]
+
+
+#: fields added after the first release: left out of a cell's hash while at their defaults, so
+#: the cells of older compare files keep their hash (and their stored studies)
+_NEW_FIELDS: dict[str, Any] = {"modes": None, "baseline": None, "pruner": None, "pruner_kwargs": {},
+               "fidelity": {}, "assist": "preselect", "members": None, "member_params": {},
+               "warmup": 1000, "warmup_top_k": 10, "n_candidates": None, "kwargs": {}}
+
+
+def _changed(obj: Any) -> dict[str, Any]:
+    out = dict(obj.__dict__)
+    if isinstance(obj, Algorithm):  # which modes run and what they are compared with do not
+        out.pop("modes", None)       # change a cell's trials
+        out.pop("baseline", None)
+    for k, default in _NEW_FIELDS.items():
+        if k in out and out[k] == default and not (k == "kwargs" and isinstance(obj, Algorithm)):
+            out.pop(k)
+    return out
 
 
 def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: bool = False,
@@ -206,15 +288,38 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
                 raise StudyConfigError(f"{where}[compare] {kind} {n!r} has no [{kind}.{n}] "
                                        f"table; defined: {', '.join(known) or 'none'}")
     algorithms = [_algorithm(n, algos[n], where) for n in pick_a]
-    mode_list = [Mode(n, modes[n].label or (f"{modes[n].proxy}-assisted" if modes[n].proxy
-                                            else n),
-                      modes[n].proxy, dict(modes[n].proxy_params)) for n in pick_m]
-    for m in mode_list:
-        if m.proxy:
-            resolve(m.proxy, **m.proxy_params)
-    for k in ("budget_queries", "n_candidates", "bootstrap"):
+    table = {n: _mode(n, m) for n, m in modes.items()}
+    mode_list = [table[n] for n in pick_m]
+    for a in algorithms:
+        for n in a.modes or ():
+            if n not in table:
+                raise StudyConfigError(f"{where}[algorithm.{a.name}] mode {n!r} has no "
+                                       f"[mode.{n}] table; defined: {', '.join(table)}")
+        _check_modes(a, [table[n] for n in (a.modes or pick_m)], where)
+        if a.baseline is not None and a.baseline not in {x.name for x in algorithms}:
+            raise StudyConfigError(f"{where}[algorithm.{a.name}] baseline {a.baseline!r} is not "
+                                   f"one of the compared algorithms")
+    for m in table.values():
+        for p in m.proxies:
+            if not is_free_member(p):
+                resolve(p, **(m.member_params.get(p, {}) if m.members else m.proxy_params))
+        if m.assist == "warmup" and not 1 <= m.warmup_top_k <= m.warmup:
+            raise StudyConfigError(f"{where}[mode.{m.name}] needs 1 <= warmup_top_k <= warmup")
+    budgets = c["budget_queries"]
+    if isinstance(budgets, dict):
+        missing = [ds for ds in c["datasets"] if ds not in budgets]
+        if missing or not all(isinstance(v, int) and not isinstance(v, bool)
+                              for v in budgets.values()):
+            raise StudyConfigError(f"{where}[compare] budget_queries maps every dataset "
+                                   f"({', '.join(c['datasets'])}) to a number of queries")
+        budgets = {str(k): int(v) for k, v in budgets.items()}
+    for k in ("n_candidates", "bootstrap"):
         if c[k] < 1:
             raise StudyConfigError(f"{where}[compare] {k} must be at least 1, got {c[k]}")
+    if min(budgets.values()) < 1 if isinstance(budgets, dict) else budgets < 1:
+        raise StudyConfigError(f"{where}[compare] budget_queries must be at least 1")
+    if c["proxy_num_classes"] is not None and c["proxy_num_classes"] < 1:
+        raise StudyConfigError(f"{where}[compare] proxy_num_classes must be at least 1")
     if data["batch_size"] < 1:
         raise StudyConfigError(f"{where}[data] batch_size must be at least 1")
     bench = get_benchmark(c["benchmark"])
@@ -233,11 +338,56 @@ def load_compare(path: str | os.PathLike[str] | Mapping[str, Any], *, quick: boo
     return CompareConfig(
         name=name, storage=storage or c["storage"] or default_storage(), space=c["space"],
         benchmark=c["benchmark"], datasets=list(c["datasets"]), search_metric=c["search_metric"],
-        metric=c["metric"], seeds=seed_list, budget_queries=c["budget_queries"],
+        metric=c["metric"], seeds=seed_list, budget_queries=budgets,
         budget_seconds=budget_s, algorithms=algorithms, modes=mode_list,
         n_candidates=c["n_candidates"], proxy_init_seed=c["proxy_init_seed"], data=data,
-        device=device, bootstrap=c["bootstrap"], quick=quick,
+        device=device, bootstrap=c["bootstrap"], quick=quick, engine=c["engine"],
+        proxy_num_classes=c["proxy_num_classes"], mode_table=table,
     )
+
+
+def _mode(name: str, m: ModeSection) -> Mode:
+    proxies = list(m.members or ([m.proxy] if m.proxy else []))
+    kind = {"preselect": "-assisted", "warmup": " warm-start", "native": "-assisted (native)"}
+    label = m.label or (f"{'+'.join(proxies)}{kind[m.assist]}" if proxies else name)
+    return Mode(name, label, m.proxy, dict(m.proxy_params), m.assist,
+                tuple(m.members) if m.members else None, dict(m.member_params), m.warmup,
+                m.warmup_top_k, m.n_candidates, dict(m.kwargs))
+
+
+def _check_modes(a: Algorithm, modes: list[Mode], where: str) -> None:
+    """Which assist fits which backend and sampler (fails before anything is written)."""
+    from zcnas.search._zcnas_samplers import NEEDS_PROXY
+    from zcnas.search._zcnas_samplers import check_kwargs
+
+    head = f"{where}[algorithm.{a.name}]"
+    for m in modes:
+        if a.backend == "zcnas":
+            extra = {**m.kwargs, **({"n_candidates": 1} if m.n_candidates else {})} \
+                if m.assisted and m.assist == "native" else {}
+            check_kwargs(a.sampler or "", {**a.kwargs, **extra}, f"{head} ")
+        if not m.assisted:
+            if a.backend == "zcnas" and a.sampler in NEEDS_PROXY:
+                raise StudyConfigError(f"{head} {a.sampler} needs a proxy; mode {m.name!r} has "
+                                       f"none (drop it from the modes; set baseline = "
+                                       f"\"<algorithm>\" to compare with a vanilla search)")
+            continue
+        if a.backend == "nni" and (m.assist != "preselect" or m.members):
+            raise StudyConfigError(f"{head} NNI strategies take a single proxy in assist = "
+                                   f"\"preselect\" (G-RS / G-REA / G-RL); mode {m.name!r} asks "
+                                   f"for {m.assist!r}")
+        if m.assist == "native" and a.backend != "zcnas":
+            raise StudyConfigError(f"{head} assist = \"native\" (mode {m.name!r}) needs a zcnas "
+                                   f"sampler (backend = \"zcnas\"); use \"preselect\" or "
+                                   f"\"warmup\" with {a.sampler or a.strategy}")
+        if a.backend == "zcnas" and a.sampler in NEEDS_PROXY and m.assist != "native":
+            raise StudyConfigError(f"{head} {a.sampler} uses its proxies itself: mode "
+                                   f"{m.name!r} must have assist = \"native\"")
+        if m.assist != "native" and m.members and len(m.members) > 1:
+            raise StudyConfigError(f"{head} mode {m.name!r}: pre-selection and warm-up use one "
+                                   f"proxy (proxy = \"...\"); members are for native samplers")
+    if (a.pruner or a.fidelity) and a.backend != "optuna":
+        raise StudyConfigError(f"{head} pruner / fidelity need backend = \"optuna\"")
 
 
 def _algorithm(name: str, a: AlgorithmSection, where: str) -> Algorithm:
@@ -246,11 +396,39 @@ def _algorithm(name: str, a: AlgorithmSection, where: str) -> Algorithm:
             raise StudyConfigError(f"{where}[algorithm.{name}] an optuna algorithm needs sampler "
                                    f"= \"RandomSampler\" / \"TPESampler\" / ...")
         sampler_class(a.sampler, where)
+        if a.pruner is not None:
+            pruner_class(a.pruner, where)
+    elif a.backend == "zcnas":
+        from zcnas.search._zcnas_samplers import ZCNAS_SAMPLERS
+
+        if a.sampler not in ZCNAS_SAMPLERS:
+            raise StudyConfigError(f"{where}[algorithm.{name}] a zcnas algorithm needs sampler "
+                                   f"= one of {', '.join(ZCNAS_SAMPLERS)}")
     else:
         from zcnas.search.nni import STRATEGIES
 
         if a.strategy not in STRATEGIES:
             raise StudyConfigError(f"{where}[algorithm.{name}] an nni algorithm needs strategy "
                                    f"= one of {', '.join(STRATEGIES)}")
+    unknown = set(a.fidelity) - {"low_metric", "high_metric", "low_step", "high_step"}
+    if unknown:
+        raise StudyConfigError(f"{where}[algorithm.{name}] fidelity has unknown keys "
+                               f"{sorted(unknown)}; allowed: low_metric, high_metric, low_step, "
+                               f"high_step")
+    if a.fidelity and a.pruner is None:
+        raise StudyConfigError(f"{where}[algorithm.{name}] fidelity needs a pruner, e.g. pruner "
+                               f"= \"HyperbandPruner\"")
     return Algorithm(name, a.label or name, a.backend, a.sampler, a.strategy, dict(a.kwargs),
-                     a.proposals)
+                     a.proposals, tuple(a.modes) if a.modes is not None else None, a.baseline,
+                     a.pruner, dict(a.pruner_kwargs), dict(a.fidelity))
+
+
+def pruner_class(name: str, where: str = "") -> type:
+    """An ``optuna.pruners`` class by name."""
+    import optuna
+
+    names = [n for n in optuna.pruners.__all__ if n.endswith("Pruner") and n != "BasePruner"]
+    if name not in names:
+        raise StudyConfigError(f"{where}unknown pruner {name!r}; choose one of "
+                               f"{', '.join(sorted(names))}")
+    return getattr(optuna.pruners, name)

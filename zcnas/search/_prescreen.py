@@ -265,6 +265,7 @@ class WarmupResult:
     proxy_evals: int
     proxy_seconds: float
     failed: int = 0
+    charged_seconds: float = 0.0
 
 
 def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch: Batch, *,
@@ -274,7 +275,9 @@ def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch:
 
     The enqueued trials run first (whatever the sampler) and carry the user attributes
     ``warmup_rank``, ``warmup_score``, ``warmup_pool`` and ``warmup_proxy``. The cost (``pool``
-    proxy evaluations) is returned and stored as the study user attribute ``zcnas_warmup``.
+    proxy evaluations) is returned and stored as the study user attribute ``zcnas_warmup``:
+    ``proxy_seconds`` counts the computations made now, ``charged_seconds`` the stored compute
+    seconds of the whole pool, cached or not (the honest charge of a run).
     """
     space = get_space(space) if isinstance(space, str) else space
     proxy = resolve(proxy) if isinstance(proxy, str) else proxy
@@ -288,7 +291,8 @@ def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch:
     fresh = [r for r in records if not r.cached]
     result = WarmupResult(enqueued=[], scores=[], pool=len(archs), proxy_evals=len(fresh),
                           proxy_seconds=float(sum(r.seconds for r in fresh)),
-                          failed=len(records) - len(ok))
+                          failed=len(records) - len(ok),
+                          charged_seconds=float(sum(r.seconds for r in records)))
     for rank, (arch, rec) in enumerate(ok[:top_k]):
         study.enqueue_trial(arch, user_attrs={
             "warmup_rank": rank, "warmup_score": rec.value, "warmup_pool": len(archs),
@@ -299,6 +303,6 @@ def warmup(study: Study, space: SearchSpace | str, proxy: Scorable | str, batch:
     study.set_user_attr("zcnas_warmup", {
         "pool": result.pool, "top_k": top_k, "proxy": proxy.name, "seed": seed,
         "proxy_evals": result.proxy_evals, "proxy_seconds": result.proxy_seconds,
-        "failed": result.failed,
+        "failed": result.failed, "charged_seconds": result.charged_seconds,
     })
     return result

@@ -9,6 +9,10 @@ A compare file declares algorithms x modes x seeds x target datasets and a budge
 * NNI algorithms (regularized evolution, policy-based RL) run through
   :func:`zcnas.search.nni.run_strategy`; an assisted mode uses the G-REA / G-RL strategies
   of :mod:`zcnas.search._nni_assisted`. Without NNI they are reported as skipped.
+* zcnas samplers (``backend = "zcnas"``: regularized evolution and REINFORCE as NB201 ran them,
+  GP-BO with proxy features, an online-refitted ensemble, FreeREA, RoBoT) and every cell of a
+  file with ``engine = "memory"`` or a warm-up / native mode run in memory and are stored whole
+  (:mod:`zcnas.search._compare_run`).
 
 The search sees only ``search_metric`` (NB201 protocol: ``valid_12ep``); the report gives the
 ``metric`` (200-epoch test accuracy) of the incumbent. Proxy scores are cached in SQL and the
@@ -16,7 +20,8 @@ proxy's weight-initialisation seed is fixed (``proxy_init_seed``), so all cells 
 rerun computes none. Rerunning skips finished cells; an interrupted NNI cell is run again from
 its start (proxy scores come from the cache).
 
-Budgets: ``budget_queries`` benchmark queries per cell (the run length) and optionally
+Budgets: ``budget_queries`` benchmark queries per cell (the run length; one number, or one per
+dataset) and optionally
 ``budget_seconds`` (per dataset) of simulated time, read off the curves: the training time of
 each query (benchmark cost model) plus the proxy's measured compute seconds of the architectures
 it scored for that run (each charged once per run, whether or not another cell had already
@@ -52,6 +57,7 @@ from zcnas.search._compare_config import CompareConfig
 from zcnas.search._compare_config import Mode
 from zcnas.search._compare_config import load_compare
 from zcnas.search._compare_report import write_report
+from zcnas.search._compare_run import CellRunner
 from zcnas.search._config import StudyConfigError
 from zcnas.search._objectives import probe_key
 from zcnas.search._study import trial_counts
@@ -104,7 +110,7 @@ def _run_optuna(cfg: CompareConfig, cell: Cell) -> None:
     study: dict[str, Any] = {
         "device": cfg.device,
         "study": {"name": cell.study_name, "storage": cfg.storage,
-                  "n_trials": cfg.budget_queries, "seed": cell.seed},
+                  "n_trials": cfg.queries(cell.dataset), "seed": cell.seed},
         "space": {"name": cfg.space},
         "objective": {"kind": "benchmark", "benchmark": cfg.benchmark, "dataset": cell.dataset,
                       "search_metric": cfg.search_metric, "metric": cfg.metric},
@@ -114,7 +120,7 @@ def _run_optuna(cfg: CompareConfig, cell: Cell) -> None:
         study["assist"] = {"mode": "preselect", "proxy": m.proxy,
                            "proxy_params": dict(m.proxy_params), "init_seed": cfg.proxy_init_seed,
                            "n_candidates": cfg.n_candidates, "proposals": a.proposals}
-        study["data"] = {**cfg.data, "num_classes": cfg.num_classes(cell.dataset)}
+        study["data"] = {**cfg.data, "num_classes": cfg.proxy_classes(cell.dataset)}
     run_study(study, progress=False)  # the cells bar is the progress
 
 
@@ -129,10 +135,10 @@ def _run_nni(cfg: CompareConfig, cell: Cell, rdb: Any) -> None:
     batch = None
     if m.proxy:
         batch = load_batch(cfg.data["source"], cfg.data["batch_size"], cfg.data["seed"],
-                           cfg.num_classes(cell.dataset))
+                           cfg.proxy_classes(cell.dataset))
     run_strategy(
         cfg.space, resolve(m.proxy, **m.proxy_params) if m.proxy else None,
-        cell.algorithm.strategy or "", n_trials=cfg.budget_queries, batch=batch, seed=cell.seed,
+        cell.algorithm.strategy or "", n_trials=cfg.queries(cell.dataset), batch=batch, seed=cell.seed,
         storage=cfg.storage, study_name=cell.study_name, strategy_kwargs=cell.algorithm.kwargs,
         benchmark=cfg.benchmark, dataset=cell.dataset, metric=cfg.search_metric,
         assisted=bool(m.proxy), n_candidates=cfg.n_candidates, device=cfg.device,
@@ -148,7 +154,7 @@ def _validate_targets(cfg: CompareConfig) -> None:
         bench.validate(probe, dataset=ds, metric=cfg.search_metric)
         bench.validate(probe, dataset=ds, metric=cfg.metric)
     resolve_device(cfg.device)
-    if any(m.proxy for m in cfg.modes):
+    if any(m.assisted for m in cfg.mode_table.values()):
         load_batch(cfg.data["source"], cfg.data["batch_size"], cfg.data["seed"])
 
 
@@ -188,6 +194,7 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
     rdb = make_storage(cfg.storage, heartbeat_interval=None)
     ScoreCache(cfg.storage)  # creates the zcnas tables once, before any cell
     cells = cfg.cells()
+    runner: CellRunner | None = None
     for i, cell in enumerate(tqdm(cells, desc=cfg.name, unit="run", disable=not progress,
                                   dynamic_ncols=True), 1):
         if cell.algorithm.backend == "nni" and nni_reason:
@@ -202,13 +209,20 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
             raise StudyConfigError(
                 f"study {cell.study_name!r} in {redact(cfg.storage)} was run with another "
                 f"configuration; change [compare] name to start a new comparison")
-        if finished >= cfg.budget_queries and (tag or cell.algorithm.backend == "optuna"):
+        in_memory = in_memory_cell(cfg, cell)
+        if finished >= cfg.queries(cell.dataset) and (
+                tag or (cell.algorithm.backend == "optuna" and not in_memory)):
             result.skipped_done.append(cell.study_name)
             if tag is None:
                 study.set_user_attr("zcnas_compare", _tag(cfg, cell, sha))  # type: ignore[union-attr]
             continue
         _logger.info("[%d/%d] %s", i, len(cells), cell.study_name)
-        if cell.algorithm.backend == "optuna":
+        if in_memory:
+            # fitting FLOPs builds ~150 networks: worth it for a grid, not for a handful of runs
+            runner = runner or CellRunner(cfg, fit_flops=sum(
+                cfg.queries(c.dataset) for c in cells if in_memory_cell(cfg, c)) >= 2000)
+            runner.run(cell, rdb)
+        elif cell.algorithm.backend == "optuna":
             _run_optuna(cfg, cell)
         else:
             _run_nni(cfg, cell, rdb)
@@ -218,6 +232,15 @@ def compare(path: str | os.PathLike[str] | Mapping[str, Any], quick: bool = Fals
     if out is not None:
         result.summary, result.files = write_report(cfg, rdb, result.skipped, Path(out))
     return result
+
+
+def in_memory_cell(cfg: CompareConfig, cell: Cell) -> bool:
+    """Whether ``cell`` runs through :class:`~zcnas.search._compare_run.CellRunner`."""
+    if cell.algorithm.backend == "nni":
+        return False
+    return (cfg.engine == "memory" or cell.algorithm.backend == "zcnas"
+            or bool(cell.algorithm.fidelity)
+            or (cell.mode.assisted and cell.mode.assist in ("warmup", "native")))
 
 
 def _tag(cfg: CompareConfig, cell: Cell, sha: str) -> dict[str, Any]:
