@@ -14,6 +14,7 @@ import torch
 
 from zcnas.benchmarks import get_benchmark
 from zcnas.data import synthetic_batch
+from zcnas.exceptions import ZcnasError
 from zcnas.search._arch_samplers import RegularizedEvolutionSampler
 from zcnas.search._arch_samplers import ReinforceSampler
 from zcnas.search._bulk import store_study
@@ -352,3 +353,19 @@ def test_full_study_file_declares_every_family_on_three_datasets_at_nb201s_budge
         modes = cfg.modes_of(a)
         assert any(m.assisted for m in modes)
         assert any(not m.assisted for m in modes) or a.baseline is not None
+
+
+def test_reference_members_read_their_table_free_and_name_a_missing_one() -> None:
+    """``reference:<name>`` members (the papers' convention: precomputed scores) give the
+    table's value, NaN for a key the table lacks, and are never charged."""
+    archs = SPACE.sample(3, seed=0)
+    keys = [SPACE.key(a) for a in archs]
+    table = {keys[0]: 2.0, keys[1]: -1.0}
+    scorer = MemberScorer(SPACE, ["reference:synflow", "skip"], synthetic_batch(2, seed=0),
+                          tables={"reference:synflow": table})
+    values = scorer.values(archs)
+    assert values[0, 0] == 2.0 and values[1, 0] == -1.0 and np.isnan(values[2, 0])
+    assert values[:, 1].tolist() == [skip_depth(k) for k in keys]
+    assert scorer.charged_seconds == 0.0
+    with pytest.raises(ZcnasError, match="needs its table"):
+        MemberScorer(SPACE, ["reference:synflow"], synthetic_batch(2, seed=0))
