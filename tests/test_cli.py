@@ -137,6 +137,19 @@ def test_bad_proxy_params(capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_line_error(code, err, "bad parameters for proxy 'params'")
 
 
+def test_bad_input_size_is_one_line_for_score_and_correlate(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, shared_data: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+    code, _, err = run(["correlate", "--proxy", "params", "--n", "2", "--input-size", "3,x",
+                        "--storage", db, *FAST], capsys)
+    assert_one_line_error(code, err, "--input-size '3,x' must be C,H,W")
+    code, _, err = run(["score", "--proxy", "params", "--arch", SMALL, "--input-size",
+                        "1,32,32", "--no-cache", "--data", "cifar10", "--batch-size", "4"],
+                       capsys)
+    assert_one_line_error(code, err, "3 channels", "--data synthetic")
+    assert not (tmp_path / "z.db").exists()  # nothing opened before the input was checked
+
+
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([], capsys)
     assert code == 2

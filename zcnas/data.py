@@ -96,6 +96,17 @@ class Batch:
         return Batch(inputs.contiguous(), self.targets, self.num_classes,
                      f"{self.source}@{height}x{width}")
 
+    def with_input_size(self, size: tuple[int, int, int] | None) -> Batch:
+        """The batch resized to ``size`` = (channels, height, width) (None: itself); a
+        :class:`DataError` if the channel count differs (resizing cannot change it)."""
+        if size is None:
+            return self
+        if size[0] != self.inputs.shape[1]:
+            raise DataError(f"input size {','.join(map(str, size))}: the {self.source} images "
+                            f"have {self.inputs.shape[1]} channels; use --data synthetic for "
+                            f"other inputs")
+        return self.resized(size[1], size[2])
+
     def split(self, chunk: int) -> list[Batch]:
         """Consecutive sub-batches of at most ``chunk`` samples (same identity as their parent)."""
         return [

@@ -5,6 +5,7 @@ import pytest
 
 from zcnas.analysis import correlate
 from zcnas.analysis import rank_correlation
+from zcnas.exceptions import ZcnasError
 from zcnas.storage import ScoreCache
 
 
@@ -69,3 +70,18 @@ def test_correlate_takes_nb101_hashes_in_a_fresh_process(monkeypatch, shared_dat
                   batch_size=4, use_cache=False, out_dir=None, card=False, n_bootstrap=10,
                   progress=False)
     assert r.arch_keys == hashes and np.isfinite(r.scores["params"]).all()
+
+
+def test_input_size_lets_per_sample_proxies_score_tnb101(sqlite_url, shared_data) -> None:
+    """TNB101's last module runs at 1x1 on 32x32 images, where per-sample BatchNorm is
+    undefined (gradsign fails with that reason); resized to 64x64 it scores, cached apart."""
+    common = dict(space="tnb101_micro", benchmark="tnb101_micro", proxies=["gradsign"], n=3,
+                  batch_size=4, storage=sqlite_url, out_dir=None, card=False, n_bootstrap=10,
+                  progress=False)
+    small = correlate(**common)
+    assert np.isnan(small.scores["gradsign"]).all()
+    big = correlate(**common, input_size=(3, 64, 64))
+    assert big.arch_keys == small.arch_keys and np.isfinite(big.scores["gradsign"]).all()
+    assert ScoreCache(sqlite_url).count() == 6
+    with pytest.raises(ZcnasError, match="channels"):
+        correlate(**common, input_size=(1, 64, 64))

@@ -120,7 +120,8 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
               datasets: Sequence[str] | None = None, metric: str | None = None, n: int = 100,
               sample_seed: int = 0, arch_keys: Sequence[str] | None = None,
               exclude: Sequence[str] = (), data: str = "cifar10", batch_size: int = 64,
-              data_seed: int = 0, num_classes: int | None = None, seed: int = 0,
+              data_seed: int = 0, num_classes: int | None = None,
+              input_size: tuple[int, int, int] | None = None, seed: int = 0,
               device: str = "cpu", storage: str | None = None, use_cache: bool = True,
               n_bootstrap: int = 1000, out_dir: str | Path | None = "zcnas_out/correlate",
               holdout: int = 0, holdout_seed: int | None = None, reference: bool = False,
@@ -131,6 +132,9 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
 
     Writes ``scores.csv``, ``summary.csv`` and ``correlation.png`` under ``out_dir`` (None:
     write nothing). Scores go through the SQL cache, so a repeated or interrupted run reuses them.
+
+    ``input_size`` (channels, height, width) bilinearly resizes the batch's images (a batch of
+    its own identity in the cache); fitting an ensemble (``holdout``) needs the loaded size.
 
     ``metric`` defaults to the benchmark's first metric (``test`` for NB201). ``reference``
     adds the benchmark's precomputed proxy scores (e.g. NAS-Bench-Suite-Zero's) of the same
@@ -168,6 +172,10 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     if not proxies:
         raise ZcnasError("give at least one proxy, e.g. --proxies gradsign,synflow")
     objs = [resolve(name, **proxy_params.get(name, {})) for name in proxies]
+    if holdout > 0 and input_size is not None:
+        raise ZcnasError("--holdout fits the ensemble on the images as loaded; drop "
+                         "--input-size or --holdout")
+    batch = load_batch(data, batch_size, data_seed, num_classes).with_input_size(input_size)
     if holdout > 0:
         from zcnas.ensembles import fit_ensemble
 
@@ -190,7 +198,6 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
     else:
         arch_keys = [sp.key(_as_arch(sp, bm, k)) for k in arch_keys]
     truth = {ds: np.array([bm.query(k, ds, metric) for k in arch_keys]) for ds in datasets}
-    batch = load_batch(data, batch_size, data_seed, num_classes)
     cache = ScoreCache(storage) if use_cache else None
     scores, seconds = score_many(sp, objs, arch_keys, batch, seed=seed, device=device,
                                  cache=cache, progress=progress)

@@ -10,10 +10,12 @@ from typing import Any
 
 from zcnas.cli._common import Formatter
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_input_size_arg
 from zcnas.cli._common import add_json_arg
 from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
 from zcnas.cli._common import add_space_arg
+from zcnas.cli._common import input_size
 from zcnas.cli._common import json_kwargs
 from zcnas.cli._common import proxy_params
 from zcnas.cli._common import split_names
@@ -83,20 +85,6 @@ def _load_factory(spec: str) -> Any:
     return factory
 
 
-def _input_size(text: str | None) -> tuple[int, int, int] | None:
-    from zcnas.exceptions import ZcnasError
-
-    if text is None:
-        return None
-    try:
-        c, h, w = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ZcnasError(f"--input-size {text!r} must be C,H,W, e.g. 3,32,32") from None
-    if min(c, h, w) < 1:
-        raise ZcnasError(f"--input-size {text!r} must be positive")
-    return c, h, w
-
-
 def _score(args: argparse.Namespace) -> int:
     from zcnas.data import load_batch
     from zcnas.data import synthetic_batch
@@ -113,18 +101,13 @@ def _score(args: argparse.Namespace) -> int:
     names = split_names(args.proxy)
     params = proxy_params(args.proxy_params, names)
     proxies = [resolve(n, **params.get(n, {})) for n in names]
-    size = _input_size(args.input_size)
+    size = input_size(args.input_size)
     if args.data == "synthetic" and size is not None:
         batch = synthetic_batch(args.batch_size, args.data_seed, args.num_classes or 10,
                                 image_size=size[1], channels=size[0], width=size[2])
     else:
-        batch = load_batch(args.data, args.batch_size, args.data_seed, args.num_classes)
-        if size is not None:
-            if size[0] != batch.inputs.shape[1]:
-                raise ZcnasError(f"--input-size {args.input_size}: the {args.data} images have "
-                                 f"{batch.inputs.shape[1]} channels; use --data synthetic for "
-                                 f"other inputs")
-            batch = batch.resized(size[1], size[2])
+        batch = load_batch(args.data, args.batch_size, args.data_seed,
+                           args.num_classes).with_input_size(size)
     if args.model is not None:
         factory = _load_factory(args.model)
         kwargs = json_kwargs(args.factory_kwargs, "--factory-kwargs")
@@ -179,9 +162,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "logits")
     p.add_argument("--factory-kwargs", default=None, metavar="JSON",
                    help='keyword arguments of --model\'s factory, e.g. \'{"width": 16}\'')
-    p.add_argument("--input-size", default=None, metavar="C,H,W",
-                   help="input images (default: the data's; cifar10 images are resized, "
-                        "synthetic ones drawn at that size)")
+    add_input_size_arg(p, "input images (default: the data's; cifar10 images are resized, "
+                          "synthetic ones drawn at that size)")
     add_json_arg(p)
     add_data_args(p)
     add_run_args(p)

@@ -114,6 +114,23 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="classifier width (default: the data's classes)")
 
 
+def input_size(text: str | None) -> tuple[int, int, int] | None:
+    """``--input-size C,H,W`` as a tuple (None when not given)."""
+    if text is None:
+        return None
+    try:
+        c, h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ZcnasError(f"--input-size {text!r} must be C,H,W, e.g. 3,32,32") from None
+    if min(c, h, w) < 1:
+        raise ZcnasError(f"--input-size {text!r} must be positive")
+    return c, h, w
+
+
+def add_input_size_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--input-size", default=None, metavar="C,H,W", help=help)
+
+
 def add_run_args(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
     p.add_argument("--seed", type=int, default=0, help="weight-initialisation seed")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")

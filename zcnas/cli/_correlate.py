@@ -8,11 +8,13 @@ import argparse
 from zcnas.cli._common import Formatter
 from zcnas.cli._common import add_benchmark_args
 from zcnas.cli._common import add_data_args
+from zcnas.cli._common import add_input_size_arg
 from zcnas.cli._common import add_progress_arg
 from zcnas.cli._common import add_proxy_args
 from zcnas.cli._common import add_run_args
 from zcnas.cli._common import add_space_arg
 from zcnas.cli._common import add_threads_arg
+from zcnas.cli._common import input_size
 from zcnas.cli._common import positive
 from zcnas.cli._common import proxy_params
 from zcnas.cli._common import split_names
@@ -38,8 +40,9 @@ def _run(args: argparse.Namespace) -> int:
         benchmark_params={"path": args.benchmark_path} if args.benchmark_path else None,
         datasets=split_names(args.dataset) or None, metric=args.metric, n=args.n,
         sample_seed=args.sample_seed, data=args.data, batch_size=args.batch_size,
-        data_seed=args.data_seed, num_classes=args.num_classes, seed=args.seed,
-        device=args.device, storage=args.storage, use_cache=not args.no_cache,
+        data_seed=args.data_seed, num_classes=args.num_classes,
+        input_size=input_size(args.input_size), seed=args.seed, device=args.device,
+        storage=args.storage, use_cache=not args.no_cache,
         n_bootstrap=args.bootstrap, out_dir=args.out, holdout=args.holdout,
         holdout_seed=args.holdout_seed, reference=args.reference,
         more_seeds=[int(x) for x in split_names(args.more_seeds)],
@@ -87,5 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_threads_arg(p)
     add_progress_arg(p)
     add_data_args(p)
+    add_input_size_arg(p, "resize the batch's images to C,H,W (e.g. 3,64,64 for TNB101, whose "
+                          "last module runs at 1x1 on 32x32 images; default: as loaded)")
     add_run_args(p)
     p.set_defaults(func=_run)
