@@ -32,7 +32,7 @@ def pyplot() -> Any:
 def _save(fig: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed beside the axes
     pyplot().close(fig)
 
 
@@ -218,8 +218,9 @@ class CurveGroup:
 def anytime_curves(path: Path, groups: Sequence[CurveGroup], *, budget_queries: int,
                    budget_seconds: float | None, ylabel: str, title: str) -> bool:
     """Mean best-so-far ± s.e. over seeds against queries and against simulated seconds
-    (training + proxy; faint: proxy time not charged). Curve rows need ``queries``,
-    ``seconds``, ``train_seconds``, ``proxy_seconds`` and ``incumbent_test``."""
+    (training + proxy; faint: proxy time not charged), the seconds axis cut at twice the
+    seconds budget; one legend beside both panels. Curve rows need ``queries``, ``seconds``,
+    ``train_seconds``, ``proxy_seconds`` and ``incumbent_test``."""
     groups = [g for g in groups if g.curves]
     if not groups:
         return False
@@ -229,7 +230,10 @@ def anytime_curves(path: Path, groups: Sequence[CurveGroup], *, budget_queries: 
     styles = ["-", "--", "-.", ":"]
     qgrid = np.arange(1, budget_queries + 1, dtype=float)
     smax = max(c[-1]["seconds"] for g in groups for c in g.curves if c)
+    if budget_seconds:
+        smax = min(smax, 2.0 * budget_seconds)
     sgrid = np.linspace(0, smax, 300)
+    faint = False
     for g in groups:
         color, style = colors[g.color_index % len(colors)], styles[g.style_index % len(styles)]
         for ax, key, grid in ((axes[0], "queries", qgrid), (axes[1], "seconds", sgrid)):
@@ -238,16 +242,20 @@ def anytime_curves(path: Path, groups: Sequence[CurveGroup], *, budget_queries: 
             ax.fill_between(grid, mean - se, mean + se, color=color, alpha=0.12)
         if any(c[-1]["proxy_seconds"] > 0 for c in g.curves if c):
             mean, _ = grid_mean(g.curves, "train_seconds", "incumbent_test", sgrid)
-            axes[1].plot(sgrid, mean, style, color=color, alpha=0.45, linewidth=0.9,
-                         label=f"{g.label} (proxy time not charged)")
+            axes[1].plot(sgrid, mean, style, color=color, alpha=0.45, linewidth=0.9)
+            faint = True
     if budget_seconds:
         axes[1].axvline(budget_seconds, color="grey", linewidth=0.8)
     axes[0].set_xlabel("benchmark queries")
-    axes[1].set_xlabel("simulated seconds (training + proxy compute)")
+    axes[1].set_xlabel("simulated seconds (training + proxy compute)"
+                       + ("; faint: proxy time not charged" if faint else ""))
+    axes[1].set_xlim(0, smax)
     for ax in axes:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=6, ncol=1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize=6 if len(labels) > 12 else 7, frameon=False)
     lows = [r["incumbent_test"] for g in groups for c in g.curves
             for r in c[len(c) // 5:] if r["incumbent_test"] is not None]
     if lows:
