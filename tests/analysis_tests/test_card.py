@@ -56,6 +56,17 @@ def test_partial_tau_with_one_control_is_the_textbook_formula() -> None:
     assert partial_tau(x, y, [z]) == pytest.approx(expected)
 
 
+def test_partial_tau_of_a_control_is_nan_never_above_one() -> None:
+    """FLOPs given params and FLOPs (TNB101 macro, where the two rank cells differently): the
+    second step divides by a rounding error unless it is recognised."""
+    rng = np.random.default_rng(8)
+    params = rng.integers(0, 80, size=100).astype(float)  # ties: tau-b of a variable with
+    flops = np.round(params + rng.normal(scale=30, size=100))  # itself is 1 - 2e-16
+    acc = flops + rng.normal(scale=30, size=100)
+    assert math.isnan(partial_tau(flops, acc, [params, flops]))
+    assert abs(partial_tau(acc + rng.normal(size=100), acc, [params, flops])) <= 1.0
+
+
 def test_card_row_orients_minimised_methods_and_brackets_values() -> None:
     rng = np.random.default_rng(2)
     y = rng.normal(size=300)

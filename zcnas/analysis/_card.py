@@ -59,8 +59,10 @@ def partial_tau(x: np.ndarray, y: np.ndarray, controls: Sequence[np.ndarray]) ->
         for i, a in enumerate(remaining):
             for b in remaining[i + 1:]:
                 den = math.sqrt(max(0.0, (1 - t(a, z) ** 2) * (1 - t(b, z) ** 2)))
+                # a variable that a control orders (almost) exactly has no partial tau: a
+                # rounding-error denominator would give |tau| > 1
                 new[(a, b) if a < b else (b, a)] = (t(a, b) - t(a, z) * t(b, z)) / den \
-                    if den > 0 else float("nan")
+                    if den > 1e-6 else float("nan")
         tau.update(new)
     return t("x", "y")
 
