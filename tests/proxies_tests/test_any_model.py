@@ -264,12 +264,12 @@ MODEL_CLASS = {"resnet18": "ResNet", "mobilenetv2": "MobileNetV2", "convnext": "
 NO_RELU = r"^naswot needs nn\.ReLU activations .* no nn\.ReLU module \(its activations: {}\)"
 NO_RELU_MAP = r"^{} found no nn\.ReLU with a 4-D input in the forward pass"
 RANDOM = r"^per-sample gradients need a deterministic forward, but the model draws random numbers"
-BOUNDED = r"^synflow needs activations unbounded above: .* saturates ReLU6 'stem\.2'"
+BOUNDED = r"^{} needs activations unbounded above: .* saturates ReLU6 'stem\.2'"
 # (proxy, model) -> regex of the ScoreError; every other pair must give a finite float
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     ("naswot", "mobilenetv2"): NO_RELU.format("ReLU6"),
     **{("naswot", m): NO_RELU.format("GELU") for m in MODEL_CASES if m.startswith(("vit", "conv"))},
-    ("synflow", "mobilenetv2"): BOUNDED,
+    **{(p, "mobilenetv2"): BOUNDED.format(p) for p in ("synflow", "logsynflow")},
     **{(p, "vit_sdpa_dropout"): RANDOM for p in ("gradsign", "gradalign", "lga", "knas",
                                                  "tenas_ntk")},
     # AZ-NAS's three feature components read the stem and cells of a zcnas cell network
@@ -287,7 +287,7 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
 BUILTINS = {"fisher", "flops", "grad_norm", "gradalign", "gradsign", "grasp", "jacob_cov", "lga",
             "naswot", "params", "snip", "synflow", "zico", "az_complexity", "az_expressivity",
             "az_progressivity", "az_trainability", "knas", "meco", "swap", "tenas_ntk",
-            "tenas_regions", "vkdnw", "zen"}
+            "tenas_regions", "vkdnw", "zen", "logsynflow"}
 # the 8-image batch of these tests is below swap's default 16 samples
 PARAMS: dict[str, dict[str, int]] = {"swap": {"samples": 8}}
 # ensembles combine cached member scores over a reference pool of a search space, not a model

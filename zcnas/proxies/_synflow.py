@@ -48,7 +48,7 @@ class SynflowProxy(Proxy):
         for name, mod in model.named_modules():
             if isinstance(mod, BOUNDED_ACTIVATIONS):
                 raise ScoreError(
-                    f"synflow needs activations unbounded above: its all-ones input through "
+                    f"{self.name} needs activations unbounded above: its all-ones input through "
                     f"|weights| saturates {type(mod).__name__} '{name}', cutting the flow to 0; "
                     f"use a data-dependent proxy (e.g. snip) for this model"
                 )
