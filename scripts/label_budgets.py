@@ -5,7 +5,8 @@ Two inputs:
 
 * ``--scores DIR[,DIR...]``: ``scores.csv`` files written by ``zcnas correlate`` (zcnas's own
   proxy scores of the same cells); budgets below the number of cells, each evaluated on the
-  cells not drawn.
+  cells not drawn, or (``--evaluate-on DIR``) always on that dir's cells, the labelled ones
+  drawn from the other dirs' cells only.
 * ``--nbsz``: NAS-Bench-Suite-Zero's precomputed proxies of the 9,445 cells without unreachable
   ops (the inputs GRAF used), for budgets up to 1000 labels.
 
@@ -15,6 +16,8 @@ weights are fitted by ``zcnas.ensembles.fit_weights`` (Optuna TPE on Kendall tau
 
     python scripts/label_budgets.py --nbsz --budgets 20,100,1000 --draws 10
     python scripts/label_budgets.py --scores zcnas_out/nb201_a,zcnas_out/nb201_b --budgets 20,100
+    python scripts/label_budgets.py --scores zcnas_out/card,zcnas_out/extra \\
+        --evaluate-on zcnas_out/card --budgets 20,100,1000
 """
 
 from __future__ import annotations
@@ -54,16 +57,19 @@ def nbsz_inputs(dataset: str) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def zcnas_inputs(dirs: list[str], dataset: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """(scores, member names, arch keys) of every cell in any of ``dirs`` (a member some dir
+    lacks is NaN on that dir's cells); the same cell in two dirs keeps the later score."""
     columns: dict[str, dict[str, float]] = {}
     keys: list[str] = []
     for d in dirs:
         rows = _read(Path(d) / "scores.csv")
-        keys = [r["arch"] for r in rows]
+        seen = set(keys)
+        keys += [r["arch"] for r in rows if r["arch"] not in seen]
         for col in rows[0]:
             if col == "arch" or col.startswith("nb201_") or col.startswith("ref:"):
                 continue
-            columns[col] = {r["arch"]: float(r[col]) if r[col] not in ("", "nan") else np.nan
-                            for r in rows}
+            columns.setdefault(col, {}).update(
+                {r["arch"]: float(r[col]) if r[col] not in ("", "nan") else np.nan for r in rows})
     names = sorted(columns)
     scores = np.array([[columns[n].get(k, np.nan) for n in names] for k in keys])
     return scores, names, keys
@@ -73,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scores", default=None, help="comma-separated zcnas correlate out dirs")
     p.add_argument("--nbsz", action="store_true", help="NAS-Bench-Suite-Zero's proxies")
+    p.add_argument("--evaluate-on", default=None, metavar="DIR",
+                   help="with --scores: report tau only on this correlate dir's cells and draw "
+                        "the labelled cells from the others")
     p.add_argument("--budgets", default="20,100,1000")
     p.add_argument("--draws", type=int, default=10)
     p.add_argument("--trials", type=int, default=200, help="TPE trials per fit")
@@ -93,8 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         truth = np.array([bench.query(k, dataset, "test") for k in keys])
         feats = rank_features(scores, directions)
         feats = feats[:, np.isfinite(feats).mean(axis=0) > 0.9]  # members that mostly score
-        usable = [b for b in budgets if b < np.isfinite(feats).all(axis=1).sum() - 50]
-        for row in label_budget(feats, truth, usable, draws=args.draws, n_trials=args.trials):
+        held = None
+        if args.evaluate_on:
+            card = {r["arch"] for r in _read(Path(args.evaluate_on) / "scores.csv")}
+            held = np.array([k in card for k in keys])
+        labelled = np.isfinite(feats).all(axis=1) & (True if held is None else ~held)
+        usable = [b for b in budgets if b < labelled.sum() - (0 if held is not None else 50)]
+        for row in label_budget(feats, truth, usable, draws=args.draws, n_trials=args.trials,
+                                evaluate_on=held):
             row.update(dataset=dataset, source=source, members=len(names), cells=len(keys),
                        tag="fitted-with-labels")
             out.append(row)

@@ -226,6 +226,28 @@ def test_paired_test_brackets_the_mean_difference() -> None:
     assert same["mean_diff"] == 0 and same["wilcoxon_p"] == 1.0
 
 
+def test_holm_adjusts_the_best_of_several_modes() -> None:
+    from zcnas.analysis import holm
+
+    # by hand: sorted 0.01, 0.02, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04)
+    assert holm([0.04, 0.01, None, 0.02]) == pytest.approx([0.04, 0.03, None, 0.04])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.012]) == [0.012]  # one test: nothing to adjust
+
+
+def test_report_adjusts_p_over_the_modes_of_one_algorithm_only() -> None:
+    from zcnas.search._compare_report import _add_holm
+
+    def t(algo: str, mode: str, p: float, metric: str = "test_at_query_budget") -> dict:
+        return {"dataset": "cifar10", "algorithm": algo, "mode": mode, "vs": "vanilla",
+                "metric": metric, "wilcoxon_p": p}
+
+    tests = [t("rea", "warm", 0.01), t("rea", "native", 0.02), t("tpe", "warm", 0.01),
+             t("rea", "warm", 0.01, metric="test_at_seconds_budget")]
+    _add_holm(tests)
+    assert [x["holm_p"] for x in tests] == pytest.approx([0.02, 0.02, 0.01, 0.01])
+
+
 def _register_setup_evaluator() -> None:
     """``test_setup_cost``: ``params`` as an evaluator with a one-time setup of 1000 s."""
     from zcnas.scoring import EVALUATORS

@@ -21,6 +21,7 @@ from zcnas.analysis._correlate import summarize
 from zcnas.analysis._correlate import write_outputs
 from zcnas.analysis._stats import PairedDifference
 from zcnas.analysis._stats import RankCorrelation
+from zcnas.analysis._stats import holm
 from zcnas.analysis._stats import mean_std
 from zcnas.analysis._stats import paired_difference
 from zcnas.analysis._stats import paired_test
@@ -30,7 +31,8 @@ from zcnas.analysis._stats import rank_correlation
 __all__ = [
     "CardRow", "CorrelateResult", "DEFAULT_PROXIES", "PairedDifference", "RankCorrelation",
     "benchmark_keys", "card_row", "compare_ensembles", "correlate", "evaluation_card",
-    "format_agreement", "format_card", "format_comparisons", "format_summary", "mean_std",
+    "format_agreement", "format_card", "format_comparisons", "format_summary", "holm",
+    "mean_std",
     "ndcg_at", "paired_difference", "paired_test", "partial_tau", "rank_correlation", "regret_at",
     "sample_keys", "summarize", "write_outputs",
 ]

@@ -1,5 +1,6 @@
 """The statistics of zcnas in one module: rank correlation of scores with ground truth and
-paired differences between proxies (bootstrap intervals), paired tests over search seeds."""
+paired differences between proxies (bootstrap intervals), paired tests over search seeds
+and their multiple-comparison (Holm) adjustment."""
 
 from __future__ import annotations
 
@@ -136,6 +137,19 @@ def paired_test(assisted: Sequence[float], vanilla: Sequence[float], *, n_boot: 
         p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
     return {"n": int(len(d)), "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi,
             "wilcoxon_p": p}
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values of one family of tests, in the input order: the i-th
+    smallest of the m given p-values times (m - i + 1), made monotone, capped at 1. ``None``
+    (a test that could not run) stays ``None`` and does not count in m."""
+    given = [(p, i) for i, p in enumerate(pvalues) if p is not None]
+    adjusted: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(given)):
+        running = max(running, min(1.0, (len(given) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float | None, float | None]:
