@@ -26,13 +26,20 @@ from zcnas.analysis._stats import mean_std
 from zcnas.analysis._stats import paired_difference
 from zcnas.analysis._stats import paired_test
 from zcnas.analysis._stats import rank_correlation
+from zcnas.analysis._transfer import SpaceScores
+from zcnas.analysis._transfer import TransferRow
+from zcnas.analysis._transfer import read_correlate_dir
+from zcnas.analysis._transfer import select_members
+from zcnas.analysis._transfer import transfer
 
 
 __all__ = [
     "CardRow", "CorrelateResult", "DEFAULT_PROXIES", "PairedDifference", "RankCorrelation",
+    "SpaceScores", "TransferRow",
     "benchmark_keys", "card_row", "compare_ensembles", "correlate", "evaluation_card",
     "format_agreement", "format_card", "format_comparisons", "format_summary", "holm",
     "mean_std",
-    "ndcg_at", "paired_difference", "paired_test", "partial_tau", "rank_correlation", "regret_at",
-    "sample_keys", "summarize", "write_outputs",
+    "ndcg_at", "paired_difference", "paired_test", "partial_tau", "rank_correlation",
+    "read_correlate_dir", "regret_at", "sample_keys", "select_members", "summarize", "transfer",
+    "write_outputs",
 ]
