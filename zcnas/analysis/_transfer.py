@@ -80,7 +80,7 @@ def read_correlate_dir(path: str | Path, name: str | None = None, *,
         truth[ds] = column(matches[0])
     scores = {m: column(m) for m in methods if m in header}
     scores = {m: v for m, v in scores.items() if np.isfinite(v).mean() >= min_scored}
-    directions = {m: resolve(m).direction for m in scores}
+    directions: dict[str, str] = {m: str(resolve(m).direction) for m in scores}
     return SpaceScores(name or path.name, truth, scores, directions)
 
 
