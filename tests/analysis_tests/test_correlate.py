@@ -85,3 +85,35 @@ def test_input_size_lets_per_sample_proxies_score_tnb101(sqlite_url, shared_data
     assert ScoreCache(sqlite_url).count() == 6
     with pytest.raises(ZcnasError, match="channels"):
         correlate(**common, input_size=(1, 64, 64))
+
+
+def test_reference_rows_of_each_task_use_that_tasks_precomputed_scores(
+        tmp_path, sqlite_url, shared_data) -> None:
+    """NB-Suite-Zero computed TNB101's proxies per task: the jigsaw row of ref:synflow ranks
+    jigsaw's scores (read here from the shared file), never class_scene's; a proxy the file
+    lacks for a task is NaN there; a benchmark with one set of scores (NB201) keeps it."""
+    import csv
+    import gzip
+
+    r = correlate(space="tnb101_micro", benchmark="tnb101_micro", proxies=["params"], n=40,
+                  datasets=["class_scene", "jigsaw", "segmentsemantic"], reference=True,
+                  batch_size=4, storage=sqlite_url, out_dir=tmp_path / "tnb", n_bootstrap=10,
+                  progress=False)
+    with gzip.open(shared_data / "tnb101/tnb101_zc_proxies_nbsz.csv.gz", "rt") as f:
+        file = {(row["task"], row["arch_str"]): row for row in csv.DictReader(f)
+                if row["space"] == "micro"}
+    for task in ("class_scene", "jigsaw"):
+        theirs = np.array([float(file[(task, k)]["synflow"]) for k in r.arch_keys])
+        assert np.allclose(r.values("ref:synflow", task), theirs)
+        assert r.row("ref:synflow", task)["spearman"] == pytest.approx(
+            rank_correlation(theirs, r.truth[task], n_bootstrap=10).spearman)
+    assert not np.allclose(r.values("ref:synflow", "jigsaw"), r.scores["ref:synflow"])
+    assert np.isnan(r.values("ref:synflow", "segmentsemantic")).all()  # not computed there
+    assert r.row("ref:synflow", "segmentsemantic")["n"] == 0
+    header = (tmp_path / "tnb" / "scores.csv").read_text().splitlines()[0].split(",")
+    assert "ref:synflow@jigsaw" in header and "ref:synflow" in header
+
+    nb = correlate(proxies=["params"], n=20, datasets=["cifar10", "cifar100"], reference=True,
+                   batch_size=4, storage=sqlite_url, out_dir=None, card=False, n_bootstrap=10,
+                   progress=False)
+    assert nb.per_dataset == {}  # NB201: one set of precomputed scores for both

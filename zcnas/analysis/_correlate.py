@@ -60,6 +60,13 @@ class CorrelateResult:
     seed_spread: dict[str, float] = field(default_factory=dict)
     comparisons: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    #: scores that differ by dataset (a benchmark's precomputed proxies, computed per task on
+    #: TransNAS-Bench-101): ``per_dataset[d][name]`` replaces ``scores[name]`` on dataset d
+    per_dataset: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def values(self, name: str, dataset: str) -> np.ndarray:
+        """The scores of ``name`` that are compared with ``dataset``'s ground truth."""
+        return self.per_dataset.get(dataset, {}).get(name, self.scores[name])
 
     def row(self, proxy: str, dataset: str) -> dict[str, Any]:
         for r in self.summary:
@@ -209,7 +216,7 @@ def correlate(*, space: str = DEFAULT_SPACE, proxies: Sequence[str] = DEFAULT_PR
         add_seed_averages(result, sp, [o for o in objs if not is_evaluator(o)], arch_keys, batch,
                           [seed, *more_seeds], device=device, cache=cache, progress=progress)
     if reference:
-        add_reference_scores(result, bm, datasets[0])
+        add_reference_scores(result, bm, datasets)
         result.agreement = reference_agreement(result)
     result.summary = summarize(result, n_bootstrap=n_bootstrap)
     result.comparisons = compare_ensembles(result, objs, n_bootstrap=n_bootstrap)
@@ -281,21 +288,35 @@ def add_seed_averages(result: CorrelateResult, space: SearchSpace, proxies: Sequ
             result.tags[col] = result.tags.get(p.name, "")
 
 
-def add_reference_scores(result: CorrelateResult, benchmark: Benchmark, dataset: str) -> None:
-    """Add the benchmark's precomputed scores of ``dataset`` (NaN where a cell has none) as
-    ``ref:<proxy>`` columns (higher is better, NASLib's sign conventions)."""
-    for name, values in benchmark.reference_scores(dataset).items():
+def add_reference_scores(result: CorrelateResult, benchmark: Benchmark,
+                         datasets: Sequence[str]) -> None:
+    """Add the benchmark's precomputed scores (NaN where a cell has none) as ``ref:<proxy>``
+    columns (higher is better, NASLib's sign conventions): the first dataset's in ``scores``;
+    a later dataset the benchmark has scores of its own for (TransNAS-Bench-101's tasks) is
+    compared with those (``per_dataset``; a proxy missing there is NaN, never another
+    task's); a dataset without any (NB201's CIFAR-100) with the first dataset's."""
+    refs = {ds: benchmark.reference_scores(ds) for ds in datasets}
+    names = list(dict.fromkeys(n for r in refs.values() for n in r))
+
+    def column(values: Mapping[str, float]) -> np.ndarray:
+        return np.array([values.get(k, np.nan) for k in result.arch_keys])
+
+    for name in names:
         col = f"ref:{name}"
-        result.scores[col] = np.array([values.get(k, np.nan) for k in result.arch_keys])
+        result.scores[col] = column(refs[datasets[0]].get(name, {}))
         result.seconds[col] = np.full(len(result.arch_keys), np.nan)
         result.directions[col] = "maximize"
         result.tags[col] = "precomputed"
+        for ds in datasets[1:]:
+            if refs[ds] and refs[ds] != refs[datasets[0]]:
+                result.per_dataset.setdefault(ds, {})[col] = column(refs[ds].get(name, {}))
 
 
 def summarize(result: CorrelateResult, n_bootstrap: int = 1000) -> list[dict[str, Any]]:
     rows = []
     for dataset, truth in result.truth.items():
-        for name, values in result.scores.items():
+        for name in result.scores:
+            values = result.values(name, dataset)
             rc = rank_correlation(values, truth, n_bootstrap=n_bootstrap,
                                   direction=result.directions.get(name, "maximize"))
             secs = result.seconds.get(name)
@@ -333,9 +354,10 @@ def compare_ensembles(result: CorrelateResult, proxies: Sequence[Scorable],
 def evaluation_card(result: CorrelateResult, n_bootstrap: int = 200) -> list[CardRow]:
     """The card of every method on every ground-truth column of ``result``."""
     controls = [result.controls[k] for k in ("params", "flops") if k in result.controls]
-    return [card_row(name, dataset, values, truth, direction=result.directions.get(name, "maximize"),
-                     controls=controls, n_bootstrap=n_bootstrap)
-            for dataset, truth in result.truth.items() for name, values in result.scores.items()]
+    return [card_row(name, dataset, result.values(name, dataset), truth,
+                     direction=result.directions.get(name, "maximize"), controls=controls,
+                     n_bootstrap=n_bootstrap)
+            for dataset, truth in result.truth.items() for name in result.scores]
 
 
 def format_agreement(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -377,6 +399,8 @@ def write_outputs(result: CorrelateResult, out: Path, *, benchmark: str, metric:
         row: dict[str, Any] = {"arch": key}
         row.update({f"{benchmark}_{d}_{metric}": t[i] for d, t in result.truth.items()})
         row.update({name: s[i] for name, s in result.scores.items()})
+        row.update({f"{name}@{d}": s[i] for d, cols in result.per_dataset.items()
+                    for name, s in cols.items()})
         rows.append(row)
     write_csv(scores_csv, rows)
     write_csv(summary_csv, result.summary)
