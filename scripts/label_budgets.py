@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             directions = None
         truth = np.array([bench.query(k, dataset, "test") for k in keys])
         feats = rank_features(scores, directions)
-        feats = feats[:, np.isfinite(feats).mean(axis=0) > 0.9]  # members that mostly score
+        keep = np.isfinite(feats).mean(axis=0) > 0.9  # members that mostly score
+        feats, used = feats[:, keep], [n for n, k in zip(names, keep) if k]
         held = None
         if args.evaluate_on:
             card = {r["arch"] for r in _read(Path(args.evaluate_on) / "scores.csv")}
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         usable = [b for b in budgets if b < labelled.sum() - (0 if held is not None else 50)]
         for row in label_budget(feats, truth, usable, draws=args.draws, n_trials=args.trials,
                                 evaluate_on=held):
-            row.update(dataset=dataset, source=source, members=len(names), cells=len(keys),
+            row.update(dataset=dataset, source=source, members=",".join(used), cells=len(keys),
                        tag="fitted-with-labels")
             out.append(row)
             print(f"{dataset:<11} {source:<46} labels {row['labels']:>5}  held-out "

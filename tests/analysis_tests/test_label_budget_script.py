@@ -56,6 +56,6 @@ def test_evaluate_on_holds_one_folders_cells_out(tmp_path: Path, shared_data) ->
     rows = json.loads(out.read_text())
     assert {r["dataset"] for r in rows} == {"cifar10", "cifar100", "imagenet16"}
     assert {r["labels"] for r in rows} == {20, 50}  # 80 labels: more than the 80 - 1 allowed
-    assert all(r["held_out"] == 60 and r["cells"] == 140 for r in rows)
+    assert all(r["held_out"] == 60 and r["cells"] == 140 and r["members"] == "meco" for r in rows)
     c10 = [r for r in rows if r["dataset"] == "cifar10"]
     assert all(r["kendall_mean"] > 0.4 for r in c10)  # meco kept on every cell of both
