@@ -34,6 +34,8 @@ from zcnas.benchmarks import get_benchmark
 from zcnas.data import data_dir
 from zcnas.ensembles import label_budget
 from zcnas.ensembles import rank_features
+from zcnas.scoring import is_evaluator
+from zcnas.scoring import resolve
 
 
 NBSZ_PROXIES = ("epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov", "l2_norm", "nwot",
@@ -66,8 +68,9 @@ def zcnas_inputs(dirs: list[str], dataset: str) -> tuple[np.ndarray, list[str], 
         seen = set(keys)
         keys += [r["arch"] for r in rows if r["arch"] not in seen]
         for col in rows[0]:
-            if col == "arch" or col.startswith("nb201_") or col.startswith("ref:"):
-                continue
+            if (col == "arch" or col.startswith("nb201_") or col.startswith("ref:")
+                    or "@" in col or is_evaluator(resolve(col))):
+                continue  # truth, reference scores, seed averages, ensembles: not members
             columns.setdefault(col, {}).update(
                 {r["arch"]: float(r[col]) if r[col] not in ("", "nan") else np.nan for r in rows})
     names = sorted(columns)

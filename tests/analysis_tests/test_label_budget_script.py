@@ -46,8 +46,12 @@ def test_evaluate_on_holds_one_folders_cells_out(tmp_path: Path, shared_data) ->
         return np.array([bench.query(k, "cifar10", "test") for k in ks]) + rng.normal(0, 3, len(ks))
 
     # "meco" is in both folders (merged per cell, never overwritten), "zen" only in the card's
-    _folder(tmp_path / "card", card, {"meco": noisy(card), "zen": rng.normal(size=60)})
-    _folder(tmp_path / "extra", extra, {"meco": noisy(extra)})
+    # an ensemble's column (aznas) and a seed average are outputs, never members
+    _folder(tmp_path / "card", card, {"meco": noisy(card), "zen": rng.normal(size=60),
+                                      "aznas": rng.normal(size=60),
+                                      "meco@3seeds": rng.normal(size=60)})
+    _folder(tmp_path / "extra", extra, {"meco": noisy(extra), "aznas": rng.normal(size=80),
+                                        "meco@3seeds": rng.normal(size=80)})
     out = tmp_path / "rows.json"
     argv = ["--scores", f"{tmp_path / 'card'},{tmp_path / 'extra'}", "--evaluate-on",
             str(tmp_path / "card"), "--budgets", "20,50,80", "--draws", "2", "--trials", "10",
