@@ -4,6 +4,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+import importlib.util
 import os
 from pathlib import Path
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import textwrap
 import time
+from types import ModuleType
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -229,3 +231,17 @@ def batch16(shared_data) -> Batch:  # noqa: ANN001
 def batch8_f64(shared_data) -> Batch:  # noqa: ANN001
     """float64 is slow on CPU: 8 samples suffice to compare the two paths to ~1e-15."""
     return as_dtype(zcnas.load_batch("cifar10", 8, seed=0), torch.float64)
+
+
+@pytest.fixture
+def load_script() -> Callable[[str], ModuleType]:
+    """``load_script("label_budgets")``: the module of ``scripts/label_budgets.py`` (the
+    scripts are not a package)."""
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -4,27 +4,14 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
 from zcnas.analysis import sample_keys
 from zcnas.benchmarks import get_benchmark
 from zcnas.spaces import get_space
-
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "label_budgets.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("label_budgets", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _folder(path: Path, keys: list[str], columns: dict[str, np.ndarray]) -> None:
@@ -36,7 +23,7 @@ def _folder(path: Path, keys: list[str], columns: dict[str, np.ndarray]) -> None
             w.writerow([k, 0.0, *(v[i] for v in columns.values())])
 
 
-def test_evaluate_on_holds_one_folders_cells_out(tmp_path: Path, shared_data) -> None:  # noqa: ANN001
+def test_evaluate_on_holds_one_folders_cells_out(tmp_path: Path, shared_data, load_script) -> None:  # noqa: ANN001
     keys = sample_keys(get_space("nb201"), 140, 3)
     card, extra = keys[:60], keys[60:]
     bench = get_benchmark("nb201")
@@ -56,7 +43,7 @@ def test_evaluate_on_holds_one_folders_cells_out(tmp_path: Path, shared_data) ->
     argv = ["--scores", f"{tmp_path / 'card'},{tmp_path / 'extra'}", "--evaluate-on",
             str(tmp_path / "card"), "--budgets", "20,50,80", "--draws", "2", "--trials", "10",
             "--json", str(out)]
-    assert _load().main(argv) == 0
+    assert load_script("label_budgets").main(argv) == 0
     rows = json.loads(out.read_text())
     assert {r["dataset"] for r in rows} == {"cifar10", "cifar100", "imagenet16"}
     assert {r["labels"] for r in rows} == {20, 50}  # 80 labels: more than the 80 - 1 allowed

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 import re
-from types import ModuleType
 
 import pytest
 
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "crosscheck_nbsz.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crosscheck_nbsz", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_crosscheck_small_run(shared_data, sqlite_url: str, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
-    script = _load()
+def test_crosscheck_small_run(shared_data, sqlite_url: str, capsys: pytest.CaptureFixture,  # noqa: ANN001
+                              load_script) -> None:  # noqa: ANN001
+    script = load_script("crosscheck_nbsz")
     argv = ["--n", "6", "--proxies", "synflow", "params", "--storage", sqlite_url,
             "--batch-size", "4"]
     assert script.main(argv) == 0
